@@ -1,0 +1,42 @@
+/* sandbox.h: the mechanism every worker uses to lock itself down */
+#ifndef SANDBOX_H
+#define SANDBOX_H
+
+#include <stddef.h>
+
+/* One allowed syscall.  err == 0: allow; err > 0: fail with that errno
+ * (for calls libraries merely probe, so they fall back instead of the
+ * process being killed).  Everything not listed kills the process. */
+struct sandbox_rule {
+	int nr;			/* SCMP_SYS(name) */
+	int err;
+	const char *why;
+};
+
+struct sandbox_policy {
+	const char *name;	/* worker name, for messages */
+	const struct sandbox_rule *rules;
+	size_t nrules;
+	/* Landlock: paths the worker may still read (a directory grants
+	 * its whole subtree).  NULL-terminated; may be empty. */
+	const char *const *ro_paths;
+	/* Descriptors to keep open; every other one is closed. */
+	const int *keep_fds;
+	size_t nkeep;
+};
+
+/*
+ * Close every fd not kept, set no_new_privs, not dumpable, no core
+ * dumps, drop every capability set, apply Landlock where the kernel has
+ * it, then load the seccomp allowlist (default: kill the process).
+ * Returns 0, or -1 with a one-line reason in err.  *landlock gets the
+ * Landlock ABI used, 0 when unavailable (the caller logs it).
+ */
+int sandbox_enter(const struct sandbox_policy *, int *landlock, char *err,
+    size_t errlen);
+
+/* Build the policy's seccomp filter and load it (used by tests to
+ * apply a worker's real filter in a forked child). */
+int sandbox_seccomp(const struct sandbox_policy *, char *err, size_t errlen);
+
+#endif /* SANDBOX_H */

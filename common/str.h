@@ -1,0 +1,24 @@
+/* str.h: bounded string copies and checked number parsing */
+#ifndef STR_H
+#define STR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Copy src into dst[dstlen] with NUL: 0, or -1 (ERANGE) if it did not
+ * fit, in which case dst holds a truncated copy. */
+int str_copy(char *dst, size_t dstlen, const char *src);
+/* Decimal integer, whole string, no sign for unsigned, in [min, max]:
+ * 0 or -1 with errno EINVAL/ERANGE. */
+int str_to_u64(const char *s, uint64_t max, uint64_t *out);
+int str_to_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Trim ASCII whitespace at both ends in place; returns s. */
+char *str_trim(char *s);
+/* 1 if s starts with prefix */
+int str_prefix(const char *s, const char *prefix);
+
+/* Value of "key=value" among argv[0..argc-1], or NULL: how a worker
+ * reads the settings the supervisor passes at exec. */
+const char *str_arg(int argc, char **argv, const char *key);
+
+#endif /* STR_H */
