@@ -88,6 +88,8 @@ buf_reserve(struct buf *b, size_t need)
 	ncap = b->cap < 64 ? 64 : b->cap;
 	while (ncap < need)
 		ncap = ncap > b->max / 2 ? b->max : ncap * 2;
+	if (ncap > b->max)
+		ncap = b->max;
 	if ((n = malloc(ncap)) == NULL)
 		return -1;
 	if (b->len > 0)
