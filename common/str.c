@@ -1,6 +1,8 @@
 /* str.c: bounded string copies and checked number parsing */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,4 +112,20 @@ str_arg(int argc, char **argv, const char *key)
 		if (strncmp(argv[i], key, n) == 0 && argv[i][n] == '=')
 			return argv[i] + n + 1;
 	return NULL;
+}
+
+int
+str_fmt(char *dst, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ERANGE;
+		return -1;
+	}
+	return 0;
 }

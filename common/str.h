@@ -17,6 +17,10 @@ char *str_trim(char *s);
 /* 1 if s starts with prefix */
 int str_prefix(const char *s, const char *prefix);
 
+/* snprintf that reports truncation: 0, or -1 (ERANGE) when the text
+ * was cut to fit (dst is still NUL-terminated). */
+int str_fmt(char *dst, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Value of "key=value" among argv[0..argc-1], or NULL: how a worker
  * reads the settings the supervisor passes at exec. */
 const char *str_arg(int argc, char **argv, const char *key);

@@ -1,0 +1,293 @@
+/* metrics.c: /metrics, /healthz and /readyz from the supervisor's model */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/str.h"
+#include "sup.h"
+
+/* Failover phases span milliseconds (label writes) to minutes (the
+ * grace period inside "detect"). */
+static const double phase_le[] = {
+	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+	120, 300,
+};
+static const char *const phase_names[PHASE_MAX] = {
+	"detect", "strip", "assign", "label",
+};
+
+static void
+phases_init(struct sup_metrics *m)
+{
+	int i;
+
+	if (m->phase_ready)
+		return;
+	for (i = 0; i < PHASE_MAX; i++)
+		prom_hist_init(&m->phase[i], phase_le,
+		    sizeof(phase_le) / sizeof(phase_le[0]));
+	m->phase_ready = 1;
+}
+
+void
+metrics_phase(struct sup_metrics *m, enum sup_phase p, int64_t ms)
+{
+	phases_init(m);
+	prom_hist_observe(&m->phase[p], (double)ms / 1000.0);
+}
+
+static int
+fail_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sup_fail *)a)->name,
+	    ((const struct sup_fail *)b)->name);
+}
+
+/* Failed probe reports per node; sorted so lookups stay cheap with
+ * thousands of nodes. */
+void
+metrics_probe_failed(struct sup_metrics *m, const char *node)
+{
+	struct sup_fail key, *f, *n;
+
+	memset(&key, 0, sizeof(key));
+	if (str_copy(key.name, sizeof(key.name), node) != 0)
+		return;
+	f = bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
+	if (f != NULL) {
+		f->n++;
+		return;
+	}
+	if (m->n_fails == m->cap_fails) {
+		size_t cap = m->cap_fails ? m->cap_fails * 2 : 16;
+
+		if (cap > 100000 || (n = reallocarray(m->fails, cap,
+		    sizeof(*n))) == NULL)
+			return;
+		m->fails = n;
+		m->cap_fails = cap;
+	}
+	key.n = 1;
+	m->fails[m->n_fails++] = key;
+	qsort(m->fails, m->n_fails, sizeof(*m->fails), fail_cmp);
+}
+
+void
+metrics_free(struct sup_metrics *m)
+{
+	free(m->fails);
+	m->fails = NULL;
+	m->n_fails = m->cap_fails = 0;
+}
+
+static const char *
+fip_name(const struct sup *s, int i)
+{
+	return i == 0 ? s->cfg->floating_ip_name : s->cfg->additional[i - 1];
+}
+
+/* The gateway: the labelled node whose server holds the primary. */
+static const struct world_node *
+gateway(const struct sup *s)
+{
+	const struct world_fip *f = world_fip_get(s->world, 0);
+	const struct world_node *n;
+	size_t i;
+
+	if (f == NULL || !f->known || f->server_id == 0)
+		return NULL;
+	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
+		if (n->labelled && n->server_id == f->server_id)
+			return n;
+	return NULL;
+}
+
+static void
+reference_metrics(struct prom *p, const struct sup *s, int64_t now)
+{
+	const struct world_node *n, *gw = gateway(s);
+	const struct world_fip *f;
+	size_t i;
+
+	prom_family(p, "tuist_stable_egress_gateway_available", PROM_GAUGE,
+	    "1 when a fit labelled node holds the primary floating IP");
+	prom_sample(p, decide_gateway_available(s->world, &s->dcfg, now),
+	    NULL);
+	prom_family(p, "tuist_stable_egress_gateway_prepared", PROM_GAUGE,
+	    "1 when the node's host agent pod is Ready");
+	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
+		if (n->candidate || n->labelled)
+			prom_sample(p, !s->dcfg.prepared_gate ||
+			    world_node_prepared(n), "node", n->name, NULL);
+	prom_family(p, "tuist_stable_egress_gateway_active", PROM_GAUGE,
+	    "1 for the gateway node, with the primary's address");
+	if (gw != NULL)
+		prom_sample(p, 1, "node", gw->name, "egress_ip",
+		    world_fip_get(s->world, 0)->ip, NULL);
+	prom_family(p, "tuist_stable_egress_failovers_total", PROM_COUNTER,
+	    "primary floating IP assignments made");
+	prom_sample(p, (double)s->m.failovers, NULL);
+	prom_family(p, "tuist_stable_egress_gateway_node_healthy", PROM_GAUGE,
+	    "latest health probe per probed node");
+	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
+		if (n->probe != WORLD_PROBE_NEVER)
+			prom_sample(p, n->probe == WORLD_PROBE_OK, "node",
+			    n->name, NULL);
+	prom_family(p, "tuist_stable_egress_health_check_failures_total",
+	    PROM_COUNTER, "failed health probes reported");
+	for (i = 0; i < s->m.n_fails; i++)
+		prom_sample(p, (double)s->m.fails[i].n, "node",
+		    s->m.fails[i].name, NULL);
+	prom_family(p, "tuist_stable_egress_additional_floating_ip_on_active",
+	    PROM_GAUGE, "1 when the additional floating IP is on the "
+	    "gateway's server");
+	for (i = 1; i <= s->cfg->n_additional; i++) {
+		f = world_fip_get(s->world, (int)i);
+		prom_sample(p, gw != NULL && f->known &&
+		    f->server_id == gw->server_id, "floating_ip",
+		    fip_name(s, (int)i), NULL);
+	}
+	prom_family(p,
+	    "tuist_stable_egress_additional_floating_ip_assignments_total",
+	    PROM_COUNTER, "additional floating IP assignments made");
+	for (i = 1; i <= s->cfg->n_additional; i++)
+		prom_sample(p, (double)s->m.add_assign[i], "floating_ip",
+		    fip_name(s, (int)i), NULL);
+	prom_family(p,
+	    "tuist_stable_egress_additional_floating_ip_failures_total",
+	    PROM_COUNTER, "failed or refused additional assignments");
+	for (i = 1; i <= s->cfg->n_additional; i++)
+		prom_sample(p, (double)s->m.add_fail[i], "floating_ip",
+		    fip_name(s, (int)i), NULL);
+}
+
+static void
+worker_metrics(struct prom *p, const struct sup *s)
+{
+	int k, r;
+
+	prom_family(p, "stable_egressd_worker_restarts_total", PROM_COUNTER,
+	    "worker restarts by worker and reason");
+	for (k = 1; k < WORKER_COUNT; k++)
+		for (r = 0; r < PROC_R_MAX; r++)
+			prom_sample(p, (double)s->w[k].restarts[r], "worker",
+			    s->w[k].name, "reason",
+			    proc_reason_name((enum proc_reason)r), NULL);
+	prom_family(p, "stable_egressd_worker_up", PROM_GAUGE,
+	    "1 while the worker is running and has said hello");
+	for (k = 1; k < WORKER_COUNT; k++)
+		prom_sample(p, s->w[k].ready, "worker", s->w[k].name, NULL);
+}
+
+static void
+api_metrics(struct prom *p, const struct sup *s)
+{
+	static const char *const apis[] = { "", "kubernetes", "hcloud" };
+	char code[8];
+	int a, c;
+
+	prom_family(p, "stable_egressd_api_requests_total", PROM_COUNTER,
+	    "API requests by API and HTTP code (0: no answer)");
+	for (a = 1; a <= 2; a++)
+		for (c = 0; c < 600; c++) {
+			if (s->m.api_req[a][c] == 0)
+				continue;
+			snprintf(code, sizeof(code), "%d", c);
+			prom_sample(p, (double)s->m.api_req[a][c], "api",
+			    apis[a], "code", code, NULL);
+		}
+	prom_family(p, "stable_egressd_api_errors_total", PROM_COUNTER,
+	    "API requests without an answer or answered >= 400");
+	for (a = 1; a <= 2; a++) {
+		uint64_t e = s->m.api_req[a][0];
+
+		for (c = 400; c < 600; c++)
+			e += s->m.api_req[a][c];
+		prom_sample(p, (double)e, "api", apis[a], NULL);
+	}
+	prom_family(p, "stable_egressd_hcloud_ratelimit_remaining", PROM_GAUGE,
+	    "RateLimit-Remaining of the newest Hetzner reply");
+	if (s->m.rl.limit != 0)
+		prom_sample(p, s->m.rl.remaining, NULL);
+	prom_family(p, "stable_egressd_hcloud_ratelimit_limit", PROM_GAUGE,
+	    "RateLimit-Limit of the newest Hetzner reply");
+	if (s->m.rl.limit != 0)
+		prom_sample(p, s->m.rl.limit, NULL);
+}
+
+static int
+ready(const struct sup *s)
+{
+	int k;
+
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (!s->w[k].ready)
+			return 0;
+	return s->ctl.kube_api_ok;
+}
+
+static void
+own_metrics(struct prom *p, struct sup *s, int64_t now)
+{
+	int i;
+
+	prom_family(p, "stable_egressd_leader", PROM_GAUGE,
+	    "1 while this replica leads and may write");
+	prom_sample(p, sup_can_write(s, now), NULL);
+	prom_family(p, "stable_egressd_standbys_ready", PROM_GAUGE,
+	    "1 on a ready standby: the sum over replicas is the redundancy");
+	prom_sample(p, !sup_can_write(s, now) && ready(s) &&
+	    s->ctl.nodes_synced, NULL);
+	prom_family(p, "stable_egressd_allowlist_refusals_total",
+	    PROM_COUNTER, "decisions refused by --egress-ip-allowlist");
+	prom_sample(p, (double)s->m.allowlist_refusals, NULL);
+	prom_family(p, "stable_egressd_events_total", PROM_COUNTER,
+	    "Kubernetes Events sent or dropped by the rate limit");
+	prom_sample(p, (double)s->m.events_sent, "result", "sent", NULL);
+	prom_sample(p, (double)s->m.events_dropped, "result", "dropped",
+	    NULL);
+	phases_init(&s->m);
+	prom_family(p, "stable_egressd_failover_phase_seconds",
+	    PROM_HISTOGRAM, "duration of each failover phase");
+	for (i = 0; i < PHASE_MAX; i++)
+		prom_histogram(p, &s->m.phase[i], "phase", phase_names[i],
+		    NULL);
+	worker_metrics(p, s);
+	api_metrics(p, s);
+}
+
+int
+metrics_handler(void *arg, const char *path, struct buf *body,
+    const char **content_type)
+{
+	struct sup *s = arg;
+	int64_t now = clock_ms();
+	struct prom p;
+	int k, alive = 1;
+
+	if (strcmp(path, "/healthz") == 0) {
+		/* Alive: we run and every worker runs (or is restarting
+		 * within its backoff, which a liveness probe tolerates). */
+		for (k = 1; k < WORKER_COUNT; k++)
+			alive &= s->w[k].pid > 0 ||
+			    s->w[k].next_start - now <= PROC_BACKOFF_MAX;
+		buf_append(body, alive ? "ok\n" : "worker down\n",
+		    alive ? 3 : 12);
+		return alive ? 200 : 503;
+	}
+	if (strcmp(path, "/readyz") == 0) {
+		k = ready(s);
+		buf_append(body, k ? "ok\n" : "not ready\n", k ? 3 : 10);
+		return k ? 200 : 503;
+	}
+	if (strcmp(path, "/metrics") != 0)
+		return 404;
+	prom_init(&p, body);
+	reference_metrics(&p, s, now);
+	own_metrics(&p, s, now);
+	*content_type = PROM_CONTENT_TYPE;
+	return prom_error(&p) == 0 ? 200 : 500;
+}

@@ -1,0 +1,346 @@
+/* sup_loop.c: sup_main: start-up order, the one poll() loop, shutdown */
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "common/clock.h"
+#include "common/frame.h"
+#include "common/log.h"
+#include "common/str.h"
+#include "httpd.h"
+#include "sup.h"
+
+#define START_BUDGET_MS	2000	/* every worker ready, or give up */
+#define RELEASE_MS	2000	/* one bounded Lease release */
+#define STOP_WAIT_MS	1500	/* workers exit after MSG_SHUTDOWN */
+#define POLLFDS_MAX	(1 + WORKER_COUNT + 2 * HTTPD_POLLFDS_MAX)
+
+struct pollset {
+	struct pollfd fds[POLLFDS_MAX];
+	size_t n;
+	int wfd[WORKER_COUNT];		/* index in fds, or -1 */
+	size_t m_first, m_n, h_first, h_n;
+};
+
+static void
+pollset_build(struct sup *s, struct pollset *ps, int with_http)
+{
+	int k;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->fds[0].fd = s->sigfd;
+	ps->fds[0].events = POLLIN;
+	ps->n = 1;
+	for (k = 1; k < WORKER_COUNT; k++) {
+		ps->wfd[k] = -1;
+		if (s->w[k].fd == -1)
+			continue;
+		ps->wfd[k] = (int)ps->n;
+		ps->fds[ps->n].fd = s->w[k].fd;
+		ps->fds[ps->n++].events = POLLIN;
+	}
+	if (!with_http)
+		return;
+	ps->m_first = ps->n;
+	if (s->metrics_srv)
+		ps->m_n = (size_t)httpd_pollfds(s->metrics_srv,
+		    ps->fds + ps->n, HTTPD_POLLFDS_MAX);
+	ps->n += ps->m_n;
+	ps->h_first = ps->n;
+	if (s->health_srv)
+		ps->h_n = (size_t)httpd_pollfds(s->health_srv,
+		    ps->fds + ps->n, HTTPD_POLLFDS_MAX);
+	ps->n += ps->h_n;
+}
+
+#ifdef SE_TEST_HOOKS
+/* Test builds only: SIGUSR1 makes the workers named in
+ * $STABLE_EGRESSD_TEST_SYSCALL attempt a syscall outside their
+ * allowlist, so tests can watch the sandbox kill and the restart. */
+static void
+test_syscall(struct sup *s)
+{
+	const char *want = getenv("STABLE_EGRESSD_TEST_SYSCALL");
+	struct msg_test_syscall t = { SYS_ptrace };
+	int k;
+
+	for (k = 1; want != NULL && k < WORKER_COUNT; k++)
+		if (s->w[k].ready && strstr(want, s->w[k].mode) != NULL)
+			proc_send(&s->w[k], MSG_TEST_SYSCALL_REQ, 0, &t);
+}
+#endif
+
+static void
+read_signals(struct sup *s, int64_t now)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			sup_reap(s, now);
+		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (!s->stopping)
+				log_info("signal received: shutting down",
+				    "signal", strsignal((int)si.ssi_signo),
+				    NULL);
+			s->stopping = 1;
+		}
+#ifdef SE_TEST_HOOKS
+		else if (si.ssi_signo == SIGUSR1)
+			test_syscall(s);
+#endif
+	}
+	/* SIGCHLD coalesces: reap anyway, it costs one syscall. */
+	sup_reap(s, now);
+}
+
+/* One turn of the loop: wait for fds or the next deadline, handle. */
+static void
+turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
+{
+	struct pollset ps;
+	int64_t now = clock_ms(), wait;
+	int k, n;
+
+	pollset_build(s, &ps, with_http);
+	wait = deadline - now;
+	if (wait < 0)
+		wait = 0;
+	n = poll(ps.fds, ps.n, (int)(wait > 60000 ? 60000 : wait));
+	if (n == -1 && errno != EINTR)
+		fatal("poll");
+	now = clock_ms();
+	if (ps.fds[0].revents)
+		read_signals(s, now);
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (ps.wfd[k] != -1 && ps.fds[ps.wfd[k]].revents &&
+		    s->w[k].fd == ps.fds[ps.wfd[k]].fd)
+			sup_worker_readable(s, &s->w[k], buf, now);
+	if (with_http && s->metrics_srv)
+		httpd_dispatch(s->metrics_srv, ps.fds + ps.m_first, ps.m_n,
+		    now);
+	if (with_http && s->health_srv)
+		httpd_dispatch(s->health_srv, ps.fds + ps.h_first, ps.h_n,
+		    now);
+}
+
+static void
+kill_all(struct sup *s)
+{
+	int k;
+
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (s->w[k].pid > 0)
+			kill(s->w[k].pid, SIGKILL);
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (s->w[k].pid > 0)
+			waitpid(s->w[k].pid, NULL, 0);
+}
+
+/*
+ * Start-up: every worker must say HELLO within the budget.  A worker
+ * that cannot load its credential makes the whole daemon print exactly
+ * that one line and exit 2 (chatter so far is held back and dropped).
+ */
+static int
+start_workers(struct sup *s, uint8_t *buf)
+{
+	int64_t end = clock_ms() + START_BUDGET_MS;
+	int k, ready;
+
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (proc_start(&s->w[k], clock_ms()) != 0)
+			fatal("cannot start worker");
+	for (;;) {
+		for (ready = 0, k = 1; k < WORKER_COUNT; k++) {
+			struct worker *w = &s->w[k];
+
+			if (w->hello_status != HELLO_READY) {
+				log_discard();
+				fprintf(stderr, "stable-egressd: %s\n",
+				    w->hello_err);
+				kill_all(s);
+				return w->hello_status == HELLO_CONFIG ? 2 : 1;
+			}
+			if (w->pid == 0 || w->restarts[PROC_R_EXIT] ||
+			    w->restarts[PROC_R_SIGNAL] ||
+			    w->restarts[PROC_R_SANDBOX]) {
+				log_discard();
+				fprintf(stderr, "stable-egressd: %s died "
+				    "during start-up\n", w->name);
+				kill_all(s);
+				return 1;
+			}
+			ready += w->ready;
+		}
+		if (ready == WORKER_COUNT - 1)
+			return 0;
+		if (s->stopping) {
+			kill_all(s);
+			return -1;
+		}
+		if (clock_ms() >= end) {
+			log_discard();
+			fprintf(stderr, "stable-egressd: workers not ready "
+			    "within %d ms\n", START_BUDGET_MS);
+			kill_all(s);
+			return 1;
+		}
+		turn(s, buf, 0, end);
+	}
+}
+
+static void
+shutdown_all(struct sup *s, uint8_t *buf)
+{
+	struct msg_ping bye = { 0 };
+	int64_t end;
+	int k, left;
+
+	/* Release the Lease (ReleaseOnCancel) with one bounded attempt,
+	 * so a standby takes over at its next poll. */
+	if (s->elect_on && elect_release(&s->elect, clock_ms())) {
+		end = clock_ms() + RELEASE_MS;
+		while (s->elect.state == ELECT_RELEASE && clock_ms() < end &&
+		    s->w[WORKER_K8S].fd != -1)
+			turn(s, buf, 0, end);
+		log_info(s->elect.released ? "lease released" :
+		    "lease not released; it expires by itself", NULL);
+	}
+	for (k = 1; k < WORKER_COUNT; k++)
+		if (s->w[k].fd != -1)
+			frame_send(s->w[k].fd, MSG_SHUTDOWN, 0, &bye);
+	end = clock_ms() + STOP_WAIT_MS;
+	do {
+		for (left = 0, k = 1; k < WORKER_COUNT; k++)
+			left += s->w[k].pid > 0;
+		if (left == 0)
+			break;
+		turn(s, buf, 0, end);
+	} while (clock_ms() < end);
+	kill_all(s);
+}
+
+static void
+open_listeners(struct sup *s)
+{
+	char err[256];
+
+	if (s->cfg->metrics_addr.enabled &&
+	    (s->metrics_srv = httpd_open(s->cfg->metrics_addr.text,
+	    metrics_handler, s, err, sizeof(err))) == NULL)
+		fatalx("--metrics-bind-address", "err", err, NULL);
+	if (s->cfg->health_addr.enabled &&
+	    (s->health_srv = httpd_open(s->cfg->health_addr.text,
+	    metrics_handler, s, err, sizeof(err))) == NULL)
+		fatalx("--health-probe-bind-address", "err", err, NULL);
+}
+
+static void
+setup_model(struct sup *s, int64_t now)
+{
+	if ((s->world = world_new()) == NULL)
+		fatal("world_new");
+	decide_cfg_defaults(&s->dcfg);
+	s->dcfg.unhealthy_grace_ms = s->cfg->node_unhealthy_grace_ms;
+	s->dcfg.unprepared_grace_ms = s->cfg->node_unprepared_grace_ms;
+	s->dcfg.prepared_gate = s->cfg->prepared_pod_label[0] != '\0';
+	s->dcfg.n_additional = (int)s->cfg->n_additional;
+	s->elect_on = s->cfg->leader_elect;
+	if (s->elect_on)
+		elect_init(&s->elect, s->cfg->identity,
+		    s->cfg->lease_duration_ms, s->cfg->renew_deadline_ms,
+		    s->cfg->retry_period_ms, sup_elect_send, s, now);
+	ctl_init(s, now);
+}
+
+static int
+run(struct sup *s)
+{
+	uint8_t *buf;
+	int r;
+
+	if ((buf = malloc(FRAME_MAX)) == NULL)
+		fatal("malloc");
+	if ((r = start_workers(s, buf)) != 0) {
+		free(buf);
+		return r < 0 ? 0 : r;
+	}
+	if (s->cfg->check_config) {
+		log_discard();
+		cfg_print(s->cfg, stdout);
+		fflush(stdout);
+		shutdown_all(s, buf);
+		free(buf);
+		return 0;
+	}
+	log_release();
+	log_info("started", "version", SE_VERSION, "identity",
+	    s->cfg->identity, "leader_elect", s->elect_on ? "true" : "false",
+	    "dry_run", s->cfg->dry_run ? "true" : "false", NULL);
+	open_listeners(s);
+	setup_model(s, clock_ms());
+	while (!s->stopping) {
+		int64_t now = clock_ms();
+
+		sup_tick_workers(s, now);
+		if (s->elect_on)
+			elect_tick(&s->elect, now);
+		ctl_tick(s, now);
+		turn(s, buf, 1, sup_next_deadline(s, clock_ms()));
+	}
+	shutdown_all(s, buf);
+	log_info("stopped", NULL);
+	free(buf);
+	return 0;
+}
+
+int
+sup_main(int argc, char **argv)
+{
+	static struct cfg cfg;
+	static struct sup sup;
+	char err[CFG_ERR_MAX];
+	int r;
+
+	switch (cfg_parse(&cfg, argc, argv, err, sizeof(err))) {
+	case CFG_HELP:
+		cfg_usage(stdout);
+		return 0;
+	case CFG_VERSION:
+		cfg_version(stdout);
+		return 0;
+	case CFG_ERR:
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	case CFG_OK:
+		break;
+	}
+	log_init("supervisor", cfg.log_json, cfg.log_level);
+	log_hold();
+	sup.cfg = &cfg;
+	sup.started_at = clock_ms();
+	if ((sup.sigfd = sup_signals_open()) == -1)
+		fatal("signalfd");
+	if (sup_workers_setup(&sup, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	r = run(&sup);
+	if (sup.metrics_srv)
+		httpd_close(sup.metrics_srv);
+	if (sup.health_srv)
+		httpd_close(sup.health_srv);
+	world_free(sup.world);
+	metrics_free(&sup.m);
+	return r;
+}
