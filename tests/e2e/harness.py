@@ -1,0 +1,379 @@
+"""harness.py: the real binary against the fake APIs, for tests, demo, bench.
+
+    with Cluster() as c:                  # both fakes, three nodes
+        r = c.replica("r1")               # a controller replica
+        c.wait(lambda: c.labelled() == ["node-a"], 10)
+
+Everything listens on 127.0.0.0/8: the fakes on 127.0.0.1, each node's
+health listener on its own address (node-a 127.0.0.11, node-b .12, ...),
+so a test can stop one node's listener and the controller sees that node
+fail, exactly as it would a real node's Cilium agent.  Every process the
+harness starts is stopped by close(), which also checks that no replica
+left a worker behind.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "build", "stable-egressd")
+TEST_BIN = os.path.join(ROOT, "build", "test", "stable-egressd")
+FAKES = os.path.join(ROOT, "tests", "fakes")
+CAND = ("tuist.dev/stable-egress-candidate", "server")
+ACTIVE = ("tuist.dev/stable-egress-gateway", "server")
+NODES = ["node-a", "node-b", "node-c"]
+SERVER_IDS = {"node-a": 2**40 + 1, "node-b": 2**40 + 2, "node-c": 2**40 + 3}
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket()
+    s.bind((host, 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http(method, url, body=None, timeout=5):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+def wait_file(path, timeout, proc=None):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if os.path.exists(path):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (proc.args, proc.returncode))
+        time.sleep(0.05)
+    raise TimeoutError("no " + path)
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def children(pid):
+    """pids whose parent is pid (read from /proc, no ps)."""
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rfind(")") + 2:].split()
+        if int(fields[1]) == pid:
+            kids.append(int(d))
+    return kids
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class Health:
+    """A node's health port: a listening socket that can be stopped."""
+
+    def __init__(self, ip, port):
+        self.ip, self.port, self.sock = ip, port, None
+        self.start()
+
+    def start(self):
+        if self.sock:
+            return
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.ip, self.port))
+        s.listen(128)
+        self.sock = s
+
+    def stop(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+
+class Replica:
+    def __init__(self, cluster, name, extra, binary, env):
+        self.cluster, self.name = cluster, name
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        self.log_path = os.path.join(cluster.dir, name + ".log")
+        self.args = [binary] + cluster.flags(name) + [
+            "--metrics-bind-address=127.0.0.1:%d" % self.metrics_port,
+            "--health-probe-bind-address=127.0.0.1:%d" % self.health_port,
+        ] + list(extra)
+        e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": cluster.dir}
+        e.update(env or {})
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, env=e)
+        self.pid = self.proc.pid
+
+    def lines(self):
+        out = []
+        with open(self.log_path, "rb") as f:
+            for raw in f:
+                try:
+                    out.append(json.loads(raw))
+                except ValueError:
+                    out.append({"msg": raw.decode(errors="replace").strip()})
+        return out
+
+    def logged(self, msg):
+        return [l for l in self.lines() if msg in l.get("msg", "")]
+
+    def get(self, path, port=None):
+        url = "http://127.0.0.1:%d%s" % (port or self.metrics_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return None, ""
+
+    def metric(self, name, **labels):
+        status, body = self.get("/metrics")
+        if status != 200:
+            return None
+        for line in body.splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            head, _, val = line.rpartition(" ")
+            lname, _, lbl = head.partition("{")
+            if lname != name:
+                continue
+            if all('%s="%s"' % kv in lbl for kv in labels.items()):
+                return float(val)
+        return None
+
+    def leading(self):
+        return self.metric("stable_egressd_leader") == 1
+
+    def workers(self):
+        return {comm(p): p for p in children(self.pid)}
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+class Cluster:
+    """Both fakes, three candidate nodes with health listeners."""
+
+    def __init__(self, nodes=NODES, action_seconds=0.5, lease=(4, 3, 1),
+                 grace="2s", start_labelled="node-a", fip_on="node-a",
+                 tls=False):
+        self.dir = tempfile.mkdtemp(prefix="se-e2e-")
+        self.lease = lease
+        self.grace = grace
+        self.procs = []
+        self.replicas = []
+        self.health = {}
+        self.port = free_port("127.0.0.11")
+        kd, hd = os.path.join(self.dir, "kube"), os.path.join(self.dir, "hcloud")
+        os.makedirs(kd)
+        os.makedirs(hd)
+        self._start_fake(["kube.py", "--dir", kd, "--bookmark-interval", "1"], kd)
+        hargs = ["hcloud.py", "--dir", hd, "--action-seconds", str(action_seconds)]
+        if tls:
+            hargs.append("--tls")
+        self._start_fake(hargs, hd)
+        self.kdir, self.hdir = kd, hd
+        self.kadmin = self._read(kd, "admin-url")
+        self.hadmin = self._read(hd, "admin-url")
+        self.endpoint = self._read(hd, "endpoint")
+        self.tls = tls
+        self.fip = self.fip_by_name("egress-v4")
+        for i, n in enumerate(nodes):
+            self.add_node(n, "127.0.0.%d" % (11 + i), labelled=(n == start_labelled))
+        if fip_on:
+            self.put_fip(fip_on)
+
+    # ---- fakes -----------------------------------------------------------
+    def _start_fake(self, argv, d):
+        p = subprocess.Popen([sys.executable, os.path.join(FAKES, argv[0])] + argv[1:],
+                             stdout=open(os.path.join(d, "fake.log"), "wb"),
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_file(os.path.join(d, "ready"), 30, p)
+
+    @staticmethod
+    def _read(d, name):
+        with open(os.path.join(d, name)) as f:
+            return f.read().strip()
+
+    def kube(self, method, path, body=None):
+        return http(method, self.kadmin + path, body)
+
+    def hc(self, method, path, body=None):
+        return http(method, self.hadmin + path, body)
+
+    def fip_by_name(self, name):
+        for f in self.hc("GET", "/floating_ips")["floating_ips"]:
+            if f["name"] == name:
+                return f
+        raise KeyError(name)
+
+    def put_fip(self, node, name="egress-v4"):
+        fid = self.fip_by_name(name)["id"]
+        self.hc("PATCH", "/floating_ips/%d" % fid,
+                {"server": SERVER_IDS[node] if node else None})
+
+    def fip_node(self, name="egress-v4"):
+        sid = self.fip_by_name(name)["server"]
+        for n, s in SERVER_IDS.items():
+            if s == sid:
+                return n
+        return None if sid is None else sid
+
+    def add_node(self, name, ip, labelled=False, candidate=True):
+        labels = {}
+        if candidate:
+            labels[CAND[0]] = CAND[1]
+        if labelled:
+            labels[ACTIVE[0]] = ACTIVE[1]
+        sid = SERVER_IDS.setdefault(name, 2**40 + 10 + len(SERVER_IDS))
+        self.kube("POST", "/nodes", {"name": name, "labels": labels,
+                                     "providerID": "hcloud://%d" % sid,
+                                     "internalIP": ip, "ready": "True"})
+        self.health[name] = Health(ip, self.port)
+
+    def patch_node(self, name, **fields):
+        return self.kube("PATCH", "/nodes/" + name, fields)
+
+    def labelled(self):
+        out = []
+        for n in self.kube("GET", "/nodes"):
+            if n["metadata"].get("labels", {}).get(ACTIVE[0]) == ACTIVE[1]:
+                out.append(n["metadata"]["name"])
+        return sorted(out)
+
+    def label_history(self):
+        return self.kube("GET", "/label-history?key=%s&value=%s" % ACTIVE)
+
+    def max_labelled(self):
+        return max([len(h["nodes"]) for h in self.label_history()] or [0])
+
+    def kube_requests(self, path=None):
+        return self.kube("GET", "/requests" + ("?path=" + path if path else ""))
+
+    def hc_requests(self):
+        return self.hc("GET", "/requests")
+
+    def writes(self):
+        """Label patches and assign POSTs, in time order."""
+        out = []
+        for r in self.kube_requests("/api/v1/nodes/"):
+            if r["method"] == "PATCH" and r.get("authorized", True):
+                out.append((r["time"], "label", r["path"].rsplit("/", 1)[-1], r.get("body")))
+        for r in self.hc_requests():
+            if r["method"] == "POST" and r["path"].endswith("/actions/assign"):
+                out.append((r["time_wall"], "assign", r["path"], r.get("body")))
+        return sorted(out, key=lambda w: w[0])
+
+    # ---- replicas --------------------------------------------------------
+    def flags(self, name):
+        ld, rd, rp = self.lease
+        f = ["--kubeconfig=" + os.path.join(self.kdir, "kubeconfig"),
+             "--hcloud-endpoint=" + self.endpoint,
+             "--hcloud-token-path=" + os.path.join(self.hdir, "token"),
+             "--floating-ip-name=egress-v4",
+             "--node-health-port=%d" % self.port,
+             "--node-health-interval=200ms", "--node-health-timeout=300ms",
+             "--node-unhealthy-grace-period=" + self.grace,
+             "--leader-elect-lease-duration=%ds" % ld,
+             "--leader-elect-renew-deadline=%ds" % rd,
+             "--leader-elect-retry-period=%ss" % rp,
+             "--leader-elect-resource-namespace=default",
+             "--prepared-pod-label=", "--resync-interval=5s",
+             "--identity=" + name, "--log-level=debug"]
+        if self.tls:
+            f.append("--hcloud-ca-file=" + os.path.join(self.hdir, "ca.pem"))
+        return f
+
+    def replica(self, name, extra=(), binary=BIN, env=None):
+        r = Replica(self, name, extra, binary, env)
+        self.replicas.append(r)
+        return r
+
+    def leader(self):
+        for r in self.replicas:
+            if r.proc.poll() is None and r.leading():
+                return r
+        return None
+
+    def lease(self):
+        for l in self.kube("GET", "/leases"):
+            if l["metadata"]["name"] == "stable-egress-controller.tuist.dev":
+                return l
+        return None
+
+    @staticmethod
+    def wait(cond, timeout, step=0.05):
+        end = time.monotonic() + timeout
+        while True:
+            v = cond()
+            if v:
+                return v
+            if time.monotonic() >= end:
+                return v
+            time.sleep(step)
+
+    def close(self):
+        for r in self.replicas:
+            r.stop(signal.SIGKILL if r.proc.poll() is None else signal.SIGTERM)
+        for h in self.health.values():
+            h.stop()
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        if os.environ.get("SE_KEEP_E2E") is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

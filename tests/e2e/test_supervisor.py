@@ -1,0 +1,260 @@
+"""test_supervisor.py: the process model through the real binary.
+
+Workers sandboxed, restarted when killed or when their sandbox kills
+them, a clean SIGTERM, the token only in the hcloud worker's memory, and
+every bad start-up input answered with one line and exit 2.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, TEST_BIN, Cluster, comm, proc_status  # noqa: E402
+
+WORKERS = ("k8s-worker", "hcloud-worker", "probe-worker")
+
+
+def need(path):
+    if not os.path.exists(path):
+        raise unittest.SkipTest("%s not built (run make test-bin)" % path)
+
+
+class Running(unittest.TestCase):
+    """One cluster, one replica per test."""
+
+    @classmethod
+    def setUpClass(cls):
+        need(BIN)
+        cls.c = Cluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def start(self, binary=BIN, env=None, extra=()):
+        r = self.c.replica("sup-%d" % len(self.c.replicas), extra, binary, env)
+        ok = Cluster.wait(lambda: len([w for w in r.workers() if w in WORKERS]) == 3
+                          and r.get("/readyz", r.health_port)[0] == 200, 10)
+        self.assertTrue(ok, "workers not ready: %s\n%s" % (r.workers(), open(r.log_path).read()[-3000:]))
+        self.addCleanup(r.stop)
+        return r
+
+    def test_workers_are_sandboxed(self):
+        r = self.start()
+        self.assertEqual(comm(r.pid), "stable-egressd")
+        for name, pid in r.workers().items():
+            st = proc_status(pid)
+            self.assertEqual(st["CapEff"], "0000000000000000", name)
+            self.assertEqual(st["CapPrm"], "0000000000000000", name)
+            self.assertEqual(st["CapBnd"], "0000000000000000", name)
+            self.assertEqual(st["NoNewPrivs"], "1", name)
+            self.assertEqual(st["Seccomp"], "2", name)
+            # Only stdio, the socketpair and the worker's own sockets or
+            # event fds: never a file, never an inherited descriptor.
+            for fd in os.listdir("/proc/%d/fd" % pid):
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                if int(fd) <= 2:
+                    continue
+                self.assertTrue(target.startswith(("socket:", "anon_inode:")),
+                                "%s fd %s -> %s" % (name, fd, target))
+
+    def test_sigkill_each_worker_is_restarted(self):
+        r = self.start()
+        for name in WORKERS:
+            old = r.workers()[name]
+            os.kill(old, signal.SIGKILL)
+            t0 = time.monotonic()
+            new = Cluster.wait(lambda: r.workers().get(name) not in (None, old)
+                               and r.workers().get(name), 1.0, 0.01)
+            self.assertTrue(new, "%s not restarted within 1 s" % name)
+            self.assertLess(time.monotonic() - t0, 1.0)
+            self.assertIsNone(r.proc.poll(), "supervisor died")
+        self.assertTrue(Cluster.wait(lambda: r.metric(
+            "stable_egressd_worker_restarts_total", worker="k8s-worker",
+            reason="signal") == 1, 3))
+
+    def test_forbidden_syscall_kills_worker_and_is_restarted(self):
+        need(TEST_BIN)
+        r = self.start(TEST_BIN, env={"STABLE_EGRESSD_TEST_SYSCALL": "k8s,hcloud,probe"})
+        before = r.workers()
+        r.signal(signal.SIGUSR1)
+        ok = Cluster.wait(lambda: all(r.workers().get(n) not in (None, before[n])
+                                      for n in WORKERS), 3)
+        self.assertTrue(ok, "workers not restarted after SIGSYS")
+        for n in WORKERS:
+            self.assertTrue(Cluster.wait(lambda: r.metric(
+                "stable_egressd_worker_restarts_total", worker=n,
+                reason="sandbox") == 1, 3), n)
+        lines = r.logged("sandbox")
+        self.assertTrue(any("SIGSYS" in l.get("status", "") for l in lines), lines)
+        self.assertIsNone(r.proc.poll())
+
+    def test_release_binary_lacks_test_hook(self):
+        with open(BIN, "rb") as f:
+            data = f.read()
+        self.assertNotIn(b"STABLE_EGRESSD_TEST_SYSCALL", data)
+        if os.path.exists(TEST_BIN):
+            with open(TEST_BIN, "rb") as f:
+                self.assertIn(b"STABLE_EGRESSD_TEST_SYSCALL", f.read())
+
+    def test_sigterm_exits_zero_leaving_no_worker(self):
+        r = self.start()
+        pids = list(r.workers().values())
+        t0 = time.monotonic()
+        r.signal(signal.SIGTERM)
+        rc = r.proc.wait(6)
+        self.assertEqual(rc, 0)
+        self.assertLess(time.monotonic() - t0, 5.0)
+        for p in pids:
+            self.assertFalse(os.path.exists("/proc/%d" % p) and
+                             proc_status(p).get("State", "").startswith(("R", "S", "D")),
+                             "worker %d left behind" % p)
+
+    def test_token_only_in_hcloud_worker_memory(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (CAP_SYS_PTRACE) to read other processes' memory")
+        r = self.start()
+        with open(os.path.join(self.c.hdir, "token"), "rb") as f:
+            token = f.read().strip()
+        with open(os.path.join(self.c.kdir, "token"), "rb") as f:
+            ktoken = f.read().strip()
+        found = {}
+        for name, pid in list(r.workers().items()) + [("stable-egressd", r.pid)]:
+            found[name] = (scan(pid, token), scan(pid, ktoken))
+        self.assertFalse(found["stable-egressd"][0], "hcloud token in supervisor")
+        self.assertFalse(found["stable-egressd"][1], "kube token in supervisor")
+        self.assertFalse(found["k8s-worker"][0], "hcloud token in k8s-worker")
+        self.assertFalse(found["probe-worker"][0], "hcloud token in probe-worker")
+        self.assertFalse(found["hcloud-worker"][1], "kube token in hcloud-worker")
+        self.assertFalse(found["probe-worker"][1], "kube token in probe-worker")
+        self.assertTrue(found["hcloud-worker"][0], "scan is blind: token not in hcloud-worker")
+
+
+def scan(pid, needle):
+    """True if needle is in any readable mapping of pid."""
+    hit = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            addr, perms = line.split()[:2]
+            if "r" not in perms:
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            if hi - lo > 256 << 20:
+                continue
+            try:
+                mem.seek(lo)
+                if needle in mem.read(hi - lo):
+                    hit = True
+            except (OSError, ValueError, OverflowError):
+                continue
+    return hit
+
+
+class BadInput(unittest.TestCase):
+    """Every usage or configuration error: one line, exit 2, within 2 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        need(BIN)
+        cls.c = Cluster()
+        cls.tmp = tempfile.mkdtemp(prefix="se-bad-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def run_bin(self, args, flags=True):
+        argv = [BIN] + (self.c.flags("bad") if flags else []) + args + [
+            "--metrics-bind-address=0", "--health-probe-bind-address=0"]
+        t0 = time.monotonic()
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=10,
+                           env={"PATH": "/usr/bin:/bin"})
+        return p, time.monotonic() - t0
+
+    def bad(self, args, pattern, flags=True):
+        p, secs = self.run_bin(args, flags)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 2, err)
+        self.assertLess(secs, 2.0)
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], pattern)
+        self.assertEqual(p.stdout, b"")
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_unknown_flag(self):
+        self.bad(["--no-such-flag"], r"--no-such-flag")
+
+    def test_malformed_duration(self):
+        self.bad(["--node-unhealthy-grace-period=9x"], r"node-unhealthy-grace-period.*9x")
+
+    def test_bad_cidr(self):
+        self.bad(["--egress-ip-allowlist=203.0.113.300/32"], r"egress-ip-allowlist")
+
+    def test_unknown_config_key(self):
+        path = self.write("unknown.yaml", "floating-ip-name: x\nno-such-key: 1\n")
+        self.bad(["--config=" + path], r"no-such-key")
+
+    def test_malformed_yaml(self):
+        path = self.write("bad.yaml", "floating-ip-name: [unclosed\n")
+        self.bad(["--config=" + path], re.escape(path))
+
+    def test_missing_token_file(self):
+        self.bad(["--hcloud-token-path=" + os.path.join(self.tmp, "absent")],
+                 r"absent")
+
+    def test_empty_token_file(self):
+        path = self.write("empty-token", "\n")
+        self.bad(["--hcloud-token-path=" + path], r"empty-token")
+
+    def test_kubeconfig_without_current_context(self):
+        path = self.write("kubeconfig", "apiVersion: v1\nkind: Config\nclusters: []\n")
+        self.bad(["--kubeconfig=" + path], re.escape(path))
+
+    def test_kubeconfig_insecure_refused(self):
+        path = self.write("insecure", "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                          "contexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                          "clusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:1\n"
+                          "    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user: {token: t}\n")
+        self.bad(["--kubeconfig=" + path], r"insecure")
+
+    def test_missing_required_flag(self):
+        self.bad([], r"--floating-ip-name", flags=False)
+
+    def test_check_config_prints_effective_config(self):
+        p, secs = self.run_bin(["--check-config"])
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertLess(secs, 2.0)
+        out = p.stdout.decode()
+        self.assertIn("floating-ip-name", out)
+        self.assertIn("egress-v4", out)
+        self.assertNotIn(open(os.path.join(self.c.hdir, "token")).read().strip(), out)
+
+    def test_help_and_version(self):
+        for flag in ("--help", "--version"):
+            p, _ = self.run_bin([flag], flags=False)
+            self.assertEqual(p.returncode, 0)
+            self.assertTrue(p.stdout)
+        p, _ = self.run_bin(["--help"], flags=False)
+        self.assertIn("--floating-ip-name", p.stdout.decode())
+
+    def test_worker_mode_from_a_shell(self):
+        p = subprocess.run([BIN, "--worker", "hcloud", "token_path=/x"],
+                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=5)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"internal", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
