@@ -96,7 +96,7 @@ def takeover(sig, runs=5):
             Cluster.wait(lambda: b.metric("stable_egressd_standbys_ready") == 1, 15)
             time.sleep(1.5)
             t0 = time.monotonic()
-            a.signal(sig)
+            a.sig(sig)
             if Cluster.wait(b.leading, 30, 0.02):
                 out.append(time.monotonic() - t0)
         finally:

@@ -17,6 +17,7 @@
 #define REREAD_EVERY_MS	1000
 
 static void exec_next(struct sup *, int64_t now);
+static int world_ready(const struct sup *);
 
 void
 ctl_init(struct sup *s, int64_t now)
@@ -54,9 +55,17 @@ on_node(struct sup *s, const struct msg_kube_node *n, int64_t now)
 		.labelled = (n->flags & NODE_F_ACTIVE) != 0,
 	};
 
+	const struct world_node *o = world_node_find(s->world, n->name);
+	int probed = f.candidate || f.labelled;
+
+	/* The probe worker needs the list again only when a probed node
+	 * comes, goes or changes address, not on every status update. */
+	if (o == NULL ? probed : (probed != (o->candidate || o->labelled) ||
+	    strcmp(o->internal_ip, f.internal_ip) != 0 ||
+	    strcmp(o->external_ip, f.external_ip) != 0))
+		s->ctl.probe_dirty = 1;
 	if (world_node_upsert(s->world, &f, now) == -1)
 		log_warn("node record refused", "node", n->name, NULL);
-	s->ctl.probe_dirty = 1;
 }
 
 /* Our own label write succeeded: reflect it now rather than wait for
@@ -536,7 +545,7 @@ ctl_tick(struct sup *s, int64_t now)
 	struct ctl *c = &s->ctl;
 	int lead = sup_can_write(s, now);
 
-	if (c->probe_dirty && s->w[WORKER_PROBE].ready)
+	if (c->probe_dirty && c->nodes_synced && s->w[WORKER_PROBE].ready)
 		send_targets(s);
 	if (!lead) {
 		if (c->running)
@@ -563,12 +572,18 @@ int64_t
 ctl_next_deadline(const struct sup *s, int64_t now)
 {
 	const struct ctl *c = &s->ctl;
-	int64_t d = c->next_resync, t;
+	int64_t d, t;
 
+	/* A standby only waits for frames and the election's timers. */
+	if (!sup_can_write(s, now))
+		return INT64_MAX;
+	d = c->next_resync;
 	if (c->wait_seq != 0 || c->fips_inflight)
 		d = c->step_deadline < d ? c->step_deadline : d;
+	if (c->running || c->fips_inflight || !world_ready(s))
+		return d;
 	if (c->dirty)
-		d = c->next_reread > now ? c->next_reread : now;
+		return c->next_reread > now ? c->next_reread : now;
 	t = decide_next_deadline(s->world, &s->dcfg, now);
 	return t < d ? t : d;
 }

@@ -121,8 +121,9 @@ on_hello(struct sup *s, struct worker *w, const struct msg_hello *h,
 	if (h->status != HELLO_READY) {
 		/* At run time a credential that went bad is logged and
 		 * the worker retried with backoff (it exits by itself). */
-		log_error("worker cannot start", "worker", w->name, "err",
-		    h->err, NULL);
+		if (s->ctl.started)
+			log_error("worker cannot start", "worker", w->name,
+			    "err", h->err, NULL);
 		return;
 	}
 	w->ready = 1;

@@ -43,6 +43,7 @@ struct sup_metrics {
 
 /* The controller: plan execution and everything it waits for. */
 struct ctl {
+	int started;			/* past start-up: log freely */
 	int nodes_synced, pods_synced;
 	int kube_api_ok;
 	int dirty;			/* the world changed: decide again */

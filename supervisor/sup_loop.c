@@ -119,12 +119,14 @@ turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
 	if (n == -1 && errno != EINTR)
 		fatal("poll");
 	now = clock_ms();
-	if (ps.fds[0].revents)
-		read_signals(s, now);
+	/* Frames first: a worker's last words (a HELLO naming a bad
+	 * credential) are read before its exit is reaped. */
 	for (k = 1; k < WORKER_COUNT; k++)
 		if (ps.wfd[k] != -1 && ps.fds[ps.wfd[k]].revents &&
 		    s->w[k].fd == ps.fds[ps.wfd[k]].fd)
 			sup_worker_readable(s, &s->w[k], buf, now);
+	if (ps.fds[0].revents)
+		read_signals(s, now);
 	if (with_http && s->metrics_srv)
 		httpd_dispatch(s->metrics_srv, ps.fds + ps.m_first, ps.m_n,
 		    now);
@@ -285,10 +287,11 @@ run(struct sup *s)
 	}
 	log_release();
 	log_info("started", "version", SE_VERSION, "identity",
-	    s->cfg->identity, "leader_elect", s->elect_on ? "true" : "false",
+	    s->cfg->identity, "leader_elect", s->cfg->leader_elect ? "true" : "false",
 	    "dry_run", s->cfg->dry_run ? "true" : "false", NULL);
 	open_listeners(s);
 	setup_model(s, clock_ms());
+	s->ctl.started = 1;
 	while (!s->stopping) {
 		int64_t now = clock_ms();
 

@@ -100,7 +100,7 @@ def main():
                           GRACE + 20)
         before = len(tl.rows)
         failover_rows(tl, r1, t_fail)
-        for a in c.hc("GET", "/actions"):
+        for a in c.hc("GET", "/actions")["actions"]:
             if a.get("finished"):
                 fin = calendar.timegm(time.strptime(a["finished"][:19], "%Y-%m-%dT%H:%M:%S"))
                 if fin >= t_fail - 1:
@@ -124,7 +124,7 @@ def main():
             return 1
         tl.now("cluster", "gateway %s, egress-v4 on %s" % (c.labelled(), c.fip_node()))
 
-        r1.signal(signal.SIGKILL)
+        r1.sig(signal.SIGKILL)
         tl.now("drill", "replica-1 (leader) killed with SIGKILL")
         t_kill = time.time()
         if not Cluster.wait(r2.leading, LEASE[0] + 6 * LEASE[2] + 5):
@@ -142,5 +142,5 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
+    signal.sig(signal.SIGTERM, lambda *a: sys.exit(130))
     sys.exit(main())

@@ -178,7 +178,7 @@ class Replica:
     def workers(self):
         return {comm(p): p for p in children(self.pid)}
 
-    def signal(self, sig):
+    def sig(self, sig):
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
 
@@ -201,7 +201,7 @@ class Cluster:
                  grace="2s", start_labelled="node-a", fip_on="node-a",
                  tls=False):
         self.dir = tempfile.mkdtemp(prefix="se-e2e-")
-        self.lease = lease
+        self.lease_timing = lease
         self.grace = grace
         self.procs = []
         self.replicas = []
@@ -295,7 +295,7 @@ class Cluster:
         return self.kube("GET", "/requests" + ("?path=" + path if path else ""))
 
     def hc_requests(self):
-        return self.hc("GET", "/requests")
+        return self.hc("GET", "/requests")["requests"]
 
     def writes(self):
         """Label patches and assign POSTs, in time order."""
@@ -310,7 +310,7 @@ class Cluster:
 
     # ---- replicas --------------------------------------------------------
     def flags(self, name):
-        ld, rd, rp = self.lease
+        ld, rd, rp = self.lease_timing
         f = ["--kubeconfig=" + os.path.join(self.kdir, "kubeconfig"),
              "--hcloud-endpoint=" + self.endpoint,
              "--hcloud-token-path=" + os.path.join(self.hdir, "token"),

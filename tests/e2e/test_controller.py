@@ -180,7 +180,7 @@ class Election(Base):
     def test_sigkill_leader_standby_takes_over_in_bound(self):
         a, b = self.two()
         lease = self.c.lease()
-        a.signal(signal.SIGKILL)
+        a.sig(signal.SIGKILL)
         t_kill = time.monotonic()
         self.wait(lambda: b.leading(), 20, "standby never led")
         took = time.monotonic() - t_kill
@@ -198,7 +198,7 @@ class Election(Base):
     def test_sigterm_releases_lease_standby_leads_fast(self):
         a, b = self.two()
         t0 = time.monotonic()
-        a.signal(signal.SIGTERM)
+        a.sig(signal.SIGTERM)
         self.assertEqual(a.proc.wait(6), 0)
         self.assertLess(time.monotonic() - t0, 5.0)
         self.wait(lambda: b.leading(), 5, "standby did not take over")
