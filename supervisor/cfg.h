@@ -184,7 +184,8 @@ int cfg_worker_args(const struct cfg *c, enum cfg_worker w,
     struct cfg_worker_args *out);
 
 /*
- * The flag table, for cfg.c, cfg_yaml.c and cfg_print.c only.  Each flag
+ * Below: the flag table (cfg_flags.c) and value checks (cfg_value.c),
+ * shared by the cfg*.c files; other modules need only the above.  Each flag
  * has one setter that validates a value (from argv or the file) and
  * stores it; setters write why a value was refused into why ("invalid
  * duration \"9x\"") and the caller adds who gave it.

@@ -564,8 +564,12 @@ ctl_tick(struct sup *s, int64_t now)
 	}
 	if (c->running || c->fips_inflight || !world_ready(s))
 		return;
-	if (c->dirty || now >= decide_next_deadline(s->world, &s->dcfg, now))
+	if (c->dirty || now >= c->decide_at)
 		run_decide(s, now);
+	/* Remembered, not recomputed at the next tick: the deadline
+	 * function only reports times after its now, so asking it again
+	 * at the deadline would miss it. */
+	c->decide_at = decide_next_deadline(s->world, &s->dcfg, now);
 }
 
 int64_t
@@ -584,7 +588,7 @@ ctl_next_deadline(const struct sup *s, int64_t now)
 		return d;
 	if (c->dirty)
 		return c->next_reread > now ? c->next_reread : now;
-	t = decide_next_deadline(s->world, &s->dcfg, now);
+	t = c->decide_at;
 	return t < d ? t : d;
 }
 

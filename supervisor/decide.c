@@ -139,22 +139,29 @@ holds(const struct world *w, const struct world_node *n)
 	return w->fip[0].server_id != 0 && n->server_id == w->fip[0].server_id;
 }
 
-int
-decide_gateway_available(const struct world *w, const struct decide_cfg *cfg,
+const struct world_node *
+decide_gateway_node(const struct world *w, const struct decide_cfg *cfg,
     int64_t now)
 {
 	size_t i;
 
 	if (w == NULL || cfg == NULL || !w->fip[0].known)
-		return 0;
+		return NULL;
 	for (i = 0; i < w->n_nodes; i++) {
 		const struct world_node *n = w->nodes[i];
 
 		if (n->labelled && holds(w, n) &&
 		    decide_node_fit(cfg, n, now))
-			return 1;
+			return n;
 	}
-	return 0;
+	return NULL;
+}
+
+int
+decide_gateway_available(const struct world *w, const struct decide_cfg *cfg,
+    int64_t now)
+{
+	return decide_gateway_node(w, cfg, now) != NULL;
 }
 
 static void
@@ -317,7 +324,6 @@ add_additional(const struct world *w, const struct decide_cfg *cfg,
 		    "additional Floating IP follows the gateway");
 	}
 }
-
 
 /* "95s" (cut to whole seconds), or "1500ms" below 10 s when not whole. */
 static const char *

@@ -56,6 +56,7 @@ struct plan_step {
 	const char	*reason;	/* static text */
 };
 
+/* About 24 KiB: keep one in the loop's context rather than on the stack. */
 struct plan {
 	enum decide_outcome outcome;
 	char		gateway[WORLD_NAME_MAX + 1];	/* chosen, or "" */
@@ -99,6 +100,12 @@ int	decide_node_holding(const struct decide_cfg *,
 int	decide_node_eligible(const struct decide_cfg *,
 	    const struct world_node *, int64_t now);
 
+/*
+ * The working gateway: the lowest-named fit labelled node holding the
+ * primary, or NULL. For gateway_active and additional_floating_ip_on_active.
+ */
+const struct world_node *decide_gateway_node(const struct world *,
+	    const struct decide_cfg *, int64_t now);
 /* 1 when a fit labelled node holds the primary (gateway_available). */
 int	decide_gateway_available(const struct world *,
 	    const struct decide_cfg *, int64_t now);

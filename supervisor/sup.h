@@ -47,6 +47,7 @@ struct ctl {
 	int nodes_synced, pods_synced;
 	int kube_api_ok;
 	int dirty;			/* the world changed: decide again */
+	int64_t decide_at;		/* time alone changes the decision */
 	int probe_dirty;		/* probe targets must be re-sent */
 	struct plan plan;
 	size_t step;			/* next step to run */

@@ -67,6 +67,8 @@ def failover_rows(tl, replica, since):
                     "SET_LABEL": "labelled: %s"}.get(op)
             if what:
                 tl.add(t, replica.name, what % l.get("node"))
+        elif msg == "operation done" and l.get("op") == "assign":
+            tl.add(t, "hcloud", "action done: egress-v4 assignment %s" % l.get("result"))
         elif msg == "gateway moved":
             tl.add(t, replica.name, "done: gateway %s -> %s in %s ms" %
                    (l.get("from"), l.get("to"), l.get("duration_ms")))
@@ -100,12 +102,6 @@ def main():
                           GRACE + 20)
         before = len(tl.rows)
         failover_rows(tl, r1, t_fail)
-        for a in c.hc("GET", "/actions")["actions"]:
-            if a.get("finished"):
-                fin = calendar.timegm(time.strptime(a["finished"][:19], "%Y-%m-%dT%H:%M:%S"))
-                if fin >= t_fail - 1:
-                    tl.add(fin + 0.999, "hcloud", "action done: egress-v4 %s (second precision)"
-                           % a.get("status"))
         for e in c.kube("GET", "/events"):
             if e.get("reason") in ("HeldForGrace", "GatewayMoved"):
                 t = e.get("eventTime", "")
@@ -142,5 +138,5 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.sig(signal.SIGTERM, lambda *a: sys.exit(130))
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
     sys.exit(main())
