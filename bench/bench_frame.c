@@ -11,8 +11,8 @@
 #include "common/clock.h"
 #include "common/frame.h"
 
-#define N	100000
-#define WARMUP	1000
+#define N 100000
+#define WARMUP 1000
 
 static int
 cmp64(const void *a, const void *b)
@@ -23,8 +23,7 @@ cmp64(const void *a, const void *b)
 }
 
 /* The peer does what a worker does with a PING: decode, answer. */
-static void __attribute__((noreturn))
-echo(int fd)
+static void __attribute__((noreturn)) echo(int fd)
 {
 	static uint8_t buf[FRAME_MAX];
 	union msg_payload p;
@@ -76,10 +75,11 @@ main(void)
 	waitpid(pid, NULL, 0);
 	qsort(lat, N, sizeof(lat[0]), cmp64);
 	printf("frame round trip (PING encode+send+decode+answer), %d frames, "
-	    "two processes:\n", N);
+	       "two processes:\n",
+	    N);
 	printf("  median %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  "
-	    "(goal p99 < 50 us)\n", lat[N / 2] / 1000.0,
-	    lat[N * 99 / 100] / 1000.0, lat[N * 999 / 1000] / 1000.0,
-	    lat[N - 1] / 1000.0);
+	       "(goal p99 < 50 us)\n",
+	    lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0,
+	    lat[N * 999 / 1000] / 1000.0, lat[N - 1] / 1000.0);
 	return 0;
 }

@@ -199,8 +199,8 @@ buf_get_u32(struct buf *b, uint32_t *v)
 
 	if ((r = buf_take(b, p, sizeof(p))) != 0)
 		return r;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+	    p[3];
 	return 0;
 }
 

@@ -12,12 +12,12 @@
  */
 struct buf {
 	uint8_t *data;
-	size_t len;		/* bytes written */
-	size_t off;		/* read position */
-	size_t cap;		/* bytes allocated */
-	size_t max;		/* hard limit on cap */
-	int owned;		/* data is ours to free */
-	int secret;		/* wipe before free or regrow */
+	size_t len; /* bytes written */
+	size_t off; /* read position */
+	size_t cap; /* bytes allocated */
+	size_t max; /* hard limit on cap */
+	int owned; /* data is ours to free */
+	int secret; /* wipe before free or regrow */
 };
 
 /* Allocate a buffer of init bytes growing up to max; NULL on ENOMEM. */

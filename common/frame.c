@@ -39,7 +39,7 @@ layout_bounds(const struct msg_layout *l, size_t *min, size_t *max)
 		const struct msg_field *f = &l->fields[i];
 
 		switch (f->kind) {
-		case MF_STR:	/* u16 length, bytes, NUL */
+		case MF_STR: /* u16 length, bytes, NUL */
 			*min += 3;
 			*max += 3 + f->size - 1;
 			break;
@@ -87,15 +87,21 @@ const char *
 frame_strerror(int err)
 {
 	static const char *const msgs[] = {
-		"ok", "frame too short", "trailing bytes after payload",
-		"unknown message type", "frame larger than FRAME_MAX",
+		"ok",
+		"frame too short",
+		"trailing bytes after payload",
+		"unknown message type",
+		"frame larger than FRAME_MAX",
 		"header length does not match datagram",
-		"string longer than its field", "string not terminated",
-		"NUL inside string", "list longer than its maximum",
+		"string longer than its field",
+		"string not terminated",
+		"NUL inside string",
+		"list longer than its maximum",
 		"reserved header flags set",
 		"payload size outside the type's bounds",
 		"message type not allowed in this direction",
-		"peer closed the socket", "socket receive failed",
+		"peer closed the socket",
+		"socket receive failed",
 	};
 
 	if (err > 0 || err < FRAME_ERR_MIN)
@@ -165,7 +171,8 @@ decode_field(struct buf *b, const struct msg_field *f, uint8_t *base)
 			return FRAME_ERR_COUNT;
 		base[f->count_off] = count;
 		for (i = 0; i < count; i++)
-			if ((r = decode_layout(b, f->sub, p + i * f->size)) != 0)
+			if ((r = decode_layout(b, f->sub, p + i * f->size)) !=
+			    0)
 				return r;
 		return 0;
 	}
@@ -210,8 +217,8 @@ frame_decode(const struct frame *f, uint8_t dir, union msg_payload *out)
 	return 0;
 }
 
-static int encode_layout(struct buf *, const struct msg_layout *,
-    const uint8_t *);
+static int
+encode_layout(struct buf *, const struct msg_layout *, const uint8_t *);
 
 static int
 encode_field(struct buf *b, const struct msg_field *f, const uint8_t *base)

@@ -9,42 +9,42 @@
 
 /* Decoder errors: negative, first failure wins. */
 enum frame_err {
-	FRAME_OK		= 0,
-	FRAME_ERR_SHORT		= -1,	/* payload or header ended early */
-	FRAME_ERR_TRAILING	= -2,	/* bytes left after the layout */
-	FRAME_ERR_TYPE		= -3,	/* unknown message type */
-	FRAME_ERR_TOOBIG	= -4,	/* datagram larger than FRAME_MAX */
-	FRAME_ERR_LENGTH	= -5,	/* header length != datagram */
-	FRAME_ERR_STRLEN	= -6,	/* string longer than its field */
-	FRAME_ERR_UNTERMINATED	= -7,	/* string without its NUL */
-	FRAME_ERR_NUL		= -8,	/* NUL inside a string */
-	FRAME_ERR_COUNT		= -9,	/* list longer than its maximum */
-	FRAME_ERR_FLAGS		= -10,	/* reserved header bits set */
-	FRAME_ERR_SIZE		= -11,	/* outside the type's min/max size */
-	FRAME_ERR_DIRECTION	= -12,	/* type not allowed this way */
-	FRAME_ERR_EOF		= -13,	/* peer closed */
-	FRAME_ERR_IO		= -14,	/* recv failed, see errno */
-	FRAME_ERR_MIN		= -14,
+	FRAME_OK = 0,
+	FRAME_ERR_SHORT = -1, /* payload or header ended early */
+	FRAME_ERR_TRAILING = -2, /* bytes left after the layout */
+	FRAME_ERR_TYPE = -3, /* unknown message type */
+	FRAME_ERR_TOOBIG = -4, /* datagram larger than FRAME_MAX */
+	FRAME_ERR_LENGTH = -5, /* header length != datagram */
+	FRAME_ERR_STRLEN = -6, /* string longer than its field */
+	FRAME_ERR_UNTERMINATED = -7, /* string without its NUL */
+	FRAME_ERR_NUL = -8, /* NUL inside a string */
+	FRAME_ERR_COUNT = -9, /* list longer than its maximum */
+	FRAME_ERR_FLAGS = -10, /* reserved header bits set */
+	FRAME_ERR_SIZE = -11, /* outside the type's min/max size */
+	FRAME_ERR_DIRECTION = -12, /* type not allowed this way */
+	FRAME_ERR_EOF = -13, /* peer closed */
+	FRAME_ERR_IO = -14, /* recv failed, see errno */
+	FRAME_ERR_MIN = -14,
 };
 
 /* Which way a type may travel. */
-#define MSG_TO_WORKER	0x1
-#define MSG_TO_SUP	0x2
+#define MSG_TO_WORKER 0x1
+#define MSG_TO_SUP 0x2
 
 struct frame {
 	uint16_t type;
 	uint16_t flags;
 	uint32_t len;
 	uint32_t seq;
-	const uint8_t *payload;	/* points into the caller's datagram */
+	const uint8_t *payload; /* points into the caller's datagram */
 };
 
 struct msg_info {
 	uint16_t type;
 	const char *name;
-	uint8_t dir;		/* MSG_TO_* */
-	uint8_t worker;		/* enum proto_worker, 0 = every worker */
-	size_t min;		/* encoded payload bounds */
+	uint8_t dir; /* MSG_TO_* */
+	uint8_t worker; /* enum proto_worker, 0 = every worker */
+	size_t min; /* encoded payload bounds */
 	size_t max;
 };
 
@@ -63,8 +63,8 @@ int frame_decode(const struct frame *f, uint8_t dir, union msg_payload *out);
 /* Encode type + payload (a struct of the type's layout) into out,
  * which holds FRAME_MAX bytes; *n gets the datagram length.  0 or -1
  * (ERANGE when a field does not fit, EINVAL for an unknown type). */
-int frame_encode(uint16_t type, uint32_t seq, const void *payload,
-    uint8_t *out, size_t *n);
+int frame_encode(uint16_t type, uint32_t seq, const void *payload, uint8_t *out,
+    size_t *n);
 
 /* Send one frame: 0 or -1 with errno.  Never blocks forever: the
  * socket is expected to be non-blocking or the peer to be reading. */

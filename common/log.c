@@ -9,9 +9,9 @@
 
 #include "log.h"
 
-#define LOG_LINE_MAX	4096
-#define LOG_VALUE_MAX	512	/* untrusted values are cut here */
-#define LOG_HOLD_MAX	(64 * 1024)
+#define LOG_LINE_MAX 4096
+#define LOG_VALUE_MAX 512 /* untrusted values are cut here */
+#define LOG_HOLD_MAX (64 * 1024)
 
 static struct {
 	char component[32];
@@ -84,7 +84,7 @@ write_all(const char *p, size_t n)
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return;	/* nowhere left to report it */
+			return; /* nowhere left to report it */
 		p += w;
 		n -= (size_t)w;
 	}
@@ -213,18 +213,17 @@ emit(enum log_level l, const char *msg, va_list ap, const char *err)
 	write_all(line, pos);
 }
 
-#define LOG_FN(name, lvl)					\
-void								\
-name(const char *msg, ...)					\
-{								\
-	va_list ap;						\
-								\
-	if (!log_enabled(lvl))					\
-		return;						\
-	va_start(ap, msg);					\
-	emit(lvl, msg, ap, NULL);				\
-	va_end(ap);						\
-}
+#define LOG_FN(name, lvl) \
+	void name(const char *msg, ...) \
+	{ \
+		va_list ap; \
+\
+		if (!log_enabled(lvl)) \
+			return; \
+		va_start(ap, msg); \
+		emit(lvl, msg, ap, NULL); \
+		va_end(ap); \
+	}
 
 LOG_FN(log_debug, LOG_DEBUG)
 LOG_FN(log_info, LOG_INFO)

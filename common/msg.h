@@ -10,24 +10,24 @@ enum msg_kind {
 	MF_U16,
 	MF_U32,
 	MF_U64,
-	MF_STR,		/* char[size], encoded u16 len + bytes + NUL */
-	MF_STRUCT,	/* nested layout */
-	MF_ARRAY,	/* u8 count + count x sub; count stored at count_off */
+	MF_STR, /* char[size], encoded u16 len + bytes + NUL */
+	MF_STRUCT, /* nested layout */
+	MF_ARRAY, /* u8 count + count x sub; count stored at count_off */
 };
 
 struct msg_layout;
 
 struct msg_field {
 	uint8_t kind;
-	uint16_t off;		/* offset in the decoded struct */
-	uint16_t size;		/* STR: buffer size; ARRAY: element size */
-	uint16_t max;		/* ARRAY: most elements */
-	uint16_t count_off;	/* ARRAY: offset of its uint8_t count */
+	uint16_t off; /* offset in the decoded struct */
+	uint16_t size; /* STR: buffer size; ARRAY: element size */
+	uint16_t max; /* ARRAY: most elements */
+	uint16_t count_off; /* ARRAY: offset of its uint8_t count */
 	const struct msg_layout *sub;
 };
 
 struct msg_layout {
-	size_t size;		/* sizeof the decoded struct */
+	size_t size; /* sizeof the decoded struct */
 	const struct msg_field *fields;
 	size_t nfields;
 };

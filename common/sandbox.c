@@ -88,7 +88,7 @@ landlock_add_path(int rfd, const char *path, int abi)
 
 	(void)abi;
 	if ((pb.parent_fd = open(path, O_PATH | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : -1;	/* absent: nothing */
+		return errno == ENOENT ? 0 : -1; /* absent: nothing */
 	if (fstat(pb.parent_fd, &st) == -1) {
 		close(pb.parent_fd);
 		return -1;
@@ -141,8 +141,9 @@ sandbox_seccomp(const struct sandbox_policy *p, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < p->nrules; i++) {
-		uint32_t act = p->rules[i].err ?
-		    SCMP_ACT_ERRNO((uint32_t)p->rules[i].err) : SCMP_ACT_ALLOW;
+		uint32_t act = p->rules[i].err
+		    ? SCMP_ACT_ERRNO((uint32_t)p->rules[i].err)
+		    : SCMP_ACT_ALLOW;
 
 		/* A syscall this architecture lacks is simply not added. */
 		if (p->rules[i].nr < 0)

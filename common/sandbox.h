@@ -8,13 +8,13 @@
  * (for calls libraries merely probe, so they fall back instead of the
  * process being killed).  Everything not listed kills the process. */
 struct sandbox_rule {
-	int nr;			/* SCMP_SYS(name) */
+	int nr; /* SCMP_SYS(name) */
 	int err;
 	const char *why;
 };
 
 struct sandbox_policy {
-	const char *name;	/* worker name, for messages */
+	const char *name; /* worker name, for messages */
 	const struct sandbox_rule *rules;
 	size_t nrules;
 	/* Landlock: paths the worker may still read (a directory grants

@@ -30,7 +30,7 @@
  *   Floating IP names, primary first).
  * probe-worker: port, timeout_ms, interval_ms.
  */
-#define WORKER_FD	3
+#define WORKER_FD 3
 
 int kube_main(int fd, int argc, char **argv);
 int hc_main(int fd, int argc, char **argv);

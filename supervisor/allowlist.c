@@ -10,13 +10,13 @@
 
 #include "allowlist.h"
 
-#define ALLOWLIST_FLAG	"--egress-ip-allowlist"
+#define ALLOWLIST_FLAG "--egress-ip-allowlist"
 
 static int
 is_blank(char c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-	    c == '\v' || c == '\f';
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	    c == '\f';
 }
 
 /*
@@ -87,7 +87,8 @@ clear_host_bits(unsigned char *addr, size_t alen, unsigned int prefix)
 		if (first >= prefix)
 			addr[i] = 0;
 		else if (prefix - first < 8)
-			addr[i] &= (unsigned char)(0xff << (8 - (prefix - first)));
+			addr[i] &=
+			    (unsigned char)(0xff << (8 - (prefix - first)));
 	}
 }
 
@@ -122,8 +123,8 @@ parse_cidr(char *text, struct allowlist_entry *e)
 	if (inet_pton(e->is_v6 ? AF_INET6 : AF_INET, text, e->addr) != 1)
 		return e->is_v6 ? "not an IPv6 address" : "not an IPv4 address";
 	if ((len = parse_prefix(slash + 1, e->is_v6 ? 128 : 32)) < 0)
-		return e->is_v6 ? "prefix length must be 0-128" :
-		    "prefix length must be 0-32";
+		return e->is_v6 ? "prefix length must be 0-128"
+				: "prefix length must be 0-32";
 	e->prefix = (unsigned int)len;
 	clear_host_bits(e->addr, e->is_v6 ? 16 : 4, e->prefix);
 	return NULL;
@@ -188,8 +189,8 @@ allowlist_parse(struct allowlist *al, const char *list, char *err,
 		p = end;
 		while (end > start && is_blank(end[-1]))
 			end--;
-		if (add_entry(al, start, (size_t)(end - start), err,
-		    errlen) != 0) {
+		if (add_entry(al, start, (size_t)(end - start), err, errlen) !=
+		    0) {
 			/* set with no entries: allows nothing */
 			al->n = 0;
 			errno = EINVAL;
@@ -210,8 +211,8 @@ contains_v4(const struct allowlist *al, const char *ip)
 	if (inet_pton(AF_INET, ip, a) != 1)
 		return 0;
 	for (i = 0; i < al->n; i++)
-		if (!al->e[i].is_v6 && same_prefix(a, al->e[i].addr,
-		    al->e[i].prefix))
+		if (!al->e[i].is_v6 &&
+		    same_prefix(a, al->e[i].addr, al->e[i].prefix))
 			return 1;
 	return 0;
 }
@@ -265,7 +266,7 @@ allowlist_format(const struct allowlist *al, char *buf, size_t len)
 		const struct allowlist_entry *e = &al->e[i];
 
 		if (inet_ntop(e->is_v6 ? AF_INET6 : AF_INET, e->addr, addr,
-		    sizeof(addr)) == NULL)
+			sizeof(addr)) == NULL)
 			return -1;
 		n = snprintf(buf + off, len - off, "%s%s/%u", i ? "," : "",
 		    addr, e->prefix);

@@ -10,11 +10,11 @@
 
 /* How long one step may wait for its answer before it counts as
  * failed; the hcloud worker's own assign deadline is shorter. */
-#define STEP_LABEL_MS	30000
-#define STEP_ASSIGN_MS	120000
-#define STEP_READ_MS	30000
+#define STEP_LABEL_MS 30000
+#define STEP_ASSIGN_MS 120000
+#define STEP_READ_MS 30000
 /* Re-read pace while an action still runs on the primary. */
-#define REREAD_EVERY_MS	1000
+#define REREAD_EVERY_MS 1000
 
 static void exec_next(struct sup *, int64_t now);
 static int world_ready(const struct sup *);
@@ -60,9 +60,10 @@ on_node(struct sup *s, const struct msg_kube_node *n, int64_t now)
 
 	/* The probe worker needs the list again only when a probed node
 	 * comes, goes or changes address, not on every status update. */
-	if (o == NULL ? probed : (probed != (o->candidate || o->labelled) ||
-	    strcmp(o->internal_ip, f.internal_ip) != 0 ||
-	    strcmp(o->external_ip, f.external_ip) != 0))
+	if (o == NULL ? probed
+		      : (probed != (o->candidate || o->labelled) ||
+			    strcmp(o->internal_ip, f.internal_ip) != 0 ||
+			    strcmp(o->external_ip, f.external_ip) != 0))
 		s->ctl.probe_dirty = 1;
 	if (world_node_upsert(s->world, &f, now) == -1)
 		log_warn("node record refused", "node", n->name, NULL);
@@ -152,8 +153,8 @@ read_fips(struct sup *s, int reread, int64_t now)
 
 	if (c->fips_inflight)
 		return;
-	if ((c->fips_seq = sup_request(s, WORKER_HCLOUD, MSG_HC_FIPS_REQ,
-	    &z)) == 0)
+	if ((c->fips_seq =
+		    sup_request(s, WORKER_HCLOUD, MSG_HC_FIPS_REQ, &z)) == 0)
 		return;
 	c->fips_inflight = 1;
 	c->reread = reread;
@@ -171,7 +172,7 @@ fips_finished(struct sup *s, int ok, int64_t now)
 		c->next_reread = now + REREAD_EVERY_MS;
 	if (c->running && c->wait_type == MSG_HC_FIPS_REQ) {
 		c->wait_seq = 0;
-		c->running = 0;	/* a REREAD plan is one step */
+		c->running = 0; /* a REREAD plan is one step */
 	}
 }
 
@@ -214,8 +215,8 @@ on_fips(struct sup *s, const struct msg_hc_fips_ans *a, int64_t now)
 		}
 		/* After a failed or unknown assignment the primary only
 		 * counts once no action runs on it any more. */
-		if (idx == 0 && (s->ctl.reread || world_reread_pending(
-		    s->world))) {
+		if (idx == 0 &&
+		    (s->ctl.reread || world_reread_pending(s->world))) {
 			s->ctl.pending_primary = *f;
 			check = 1;
 			continue;
@@ -228,8 +229,8 @@ on_fips(struct sup *s, const struct msg_hc_fips_ans *a, int64_t now)
 		return;
 	}
 	q.fip_id = s->ctl.pending_primary.id;
-	if ((s->ctl.action_seq = sup_request(s, WORKER_HCLOUD,
-	    MSG_HC_ACTION_REQ, &q)) == 0)
+	if ((s->ctl.action_seq =
+		    sup_request(s, WORKER_HCLOUD, MSG_HC_ACTION_REQ, &q)) == 0)
 		fips_finished(s, 0, now);
 }
 
@@ -281,19 +282,20 @@ plan_done(struct sup *s, int64_t now)
 	if (c->plan.outcome != DECIDE_MOVE)
 		return;
 	snprintf(ms, sizeof(ms), "%lld", (long long)(now - c->plan_started));
-	str_fmt(note, sizeof(note), "gateway moved from %s to %s (%s); "
-	    "took %s ms", c->move_from[0] ? c->move_from : "none",
-	    c->plan.gateway, c->plan.reason, ms);
+	str_fmt(note, sizeof(note),
+	    "gateway moved from %s to %s (%s); "
+	    "took %s ms",
+	    c->move_from[0] ? c->move_from : "none", c->plan.gateway,
+	    c->plan.reason, ms);
 	log_info("gateway moved", "from", c->move_from, "to", c->plan.gateway,
 	    "reason", c->plan.reason, "duration_ms", ms, NULL);
-	ctl_event(s, c->plan.gateway, 0, "GatewayMoved", "Failover", note,
-	    now);
+	ctl_event(s, c->plan.gateway, 0, "GatewayMoved", "Failover", note, now);
 	c->first_evidence = 0;
 }
 
 static void
-step_sent(struct sup *s, uint32_t seq, int kind, uint16_t type,
-    int64_t timeout, int64_t now)
+step_sent(struct sup *s, uint32_t seq, int kind, uint16_t type, int64_t timeout,
+    int64_t now)
 {
 	struct ctl *c = &s->ctl;
 
@@ -323,8 +325,8 @@ exec_step(struct sup *s, const struct plan_step *st, int64_t now)
 		str_copy(l.node, sizeof(l.node), st->node);
 		l.set = st->op == PLAN_SET_LABEL;
 		seq = sup_request(s, WORKER_K8S, MSG_KUBE_LABEL_REQ, &l);
-		step_sent(s, seq, WORKER_K8S, MSG_KUBE_LABEL_REQ,
-		    STEP_LABEL_MS, now);
+		step_sent(s, seq, WORKER_K8S, MSG_KUBE_LABEL_REQ, STEP_LABEL_MS,
+		    now);
 		return;
 	case PLAN_ASSIGN:
 	case PLAN_ASSIGN_ADDITIONAL:
@@ -363,14 +365,15 @@ exec_next(struct sup *s, int64_t now)
 	}
 	if (plan_format_step(st, line, sizeof(line)) != 0)
 		str_copy(line, sizeof(line), plan_op_name(st->op));
-	log_info("step", "op", plan_op_name(st->op), "node", st->node,
-	    "detail", line, NULL);
+	log_info("step", "op", plan_op_name(st->op), "node", st->node, "detail",
+	    line, NULL);
 	if (c->plan.outcome == DECIDE_MOVE) {
-		if (st->op == PLAN_ASSIGN || (st->op == PLAN_SET_LABEL &&
-		    c->step > 0 && c->plan.steps[c->step - 1].op ==
-		    PLAN_ASSIGN)) {
-			metrics_phase(&s->m, st->op == PLAN_ASSIGN ?
-			    PHASE_STRIP : PHASE_ASSIGN, now - c->phase_start);
+		if (st->op == PLAN_ASSIGN ||
+		    (st->op == PLAN_SET_LABEL && c->step > 0 &&
+			c->plan.steps[c->step - 1].op == PLAN_ASSIGN)) {
+			metrics_phase(&s->m,
+			    st->op == PLAN_ASSIGN ? PHASE_STRIP : PHASE_ASSIGN,
+			    now - c->phase_start);
 			c->phase_start = now;
 		}
 	}
@@ -391,7 +394,7 @@ move_result(uint8_t r)
 	case RES_NOT_FOUND:
 	case RES_FORBIDDEN:
 	case RES_UNAUTHORIZED:
-		return WORLD_MOVE_REFUSED;	/* 4xx other than 423/429 */
+		return WORLD_MOVE_REFUSED; /* 4xx other than 423/429 */
 	default:
 		return WORLD_MOVE_FAILED;
 	}
@@ -412,9 +415,8 @@ assign_result(struct sup *s, const struct plan_step *st,
 		    now);
 		if (r == WORLD_MOVE_OK) {
 			s->m.add_assign[st->fip]++;
-			world_fip_set(s->world, st->fip, f->id, f->ip,
-			    f->is_v6, st->server_id, 0, &s->cfg->allowlist,
-			    now);
+			world_fip_set(s->world, st->fip, f->id, f->ip, f->is_v6,
+			    st->server_id, 0, &s->cfg->allowlist, now);
 		} else {
 			/* Logged and counted; never blocks the primary. */
 			s->m.add_fail[st->fip]++;
@@ -429,15 +431,16 @@ assign_result(struct sup *s, const struct plan_step *st,
 		s->m.failovers++;
 		return 0;
 	}
-	log_error("floating IP assignment failed", "node", st->node,
-	    "result", r == WORLD_MOVE_UNKNOWN ? "unknown" : "failed",
-	    "code", code, "err", a->err, NULL);
+	log_error("floating IP assignment failed", "node", st->node, "result",
+	    r == WORLD_MOVE_UNKNOWN ? "unknown" : "failed", "code", code, "err",
+	    a->err, NULL);
 	if (r == WORLD_MOVE_REFUSED) {
-		str_fmt(note, sizeof(note), "assignment to %s refused (HTTP "
-		    "%s: %s); node skipped for 10 minutes", st->node, code,
-		    a->err);
-		ctl_event(s, st->node, 1, "AssignmentRefused", "Failover",
-		    note, now);
+		str_fmt(note, sizeof(note),
+		    "assignment to %s refused (HTTP "
+		    "%s: %s); node skipped for 10 minutes",
+		    st->node, code, a->err);
+		ctl_event(s, st->node, 1, "AssignmentRefused", "Failover", note,
+		    now);
 	}
 	return -1;
 }
@@ -453,13 +456,14 @@ step_answer(struct sup *s, const union msg_payload *p, uint16_t type,
 	c->wait_seq = 0;
 	if (type == MSG_KUBE_LABEL_ANS) {
 		/* Stripping a node that is gone is done, not failed. */
-		if (p->result.result == RES_OK || (st->op == PLAN_STRIP_LABEL &&
-		    p->result.result == RES_NOT_FOUND))
+		if (p->result.result == RES_OK ||
+		    (st->op == PLAN_STRIP_LABEL &&
+			p->result.result == RES_NOT_FOUND))
 			set_labelled(s, st->node, st->op == PLAN_SET_LABEL,
 			    now);
 		else {
-			log_error("label write failed", "node", st->node,
-			    "err", p->result.err, NULL);
+			log_error("label write failed", "node", st->node, "err",
+			    p->result.err, NULL);
 			fail = 1;
 		}
 		if (!fail && st->op == PLAN_SET_LABEL &&
@@ -513,7 +517,7 @@ run_decide(struct sup *s, int64_t now)
 	if (c->plan.n_steps == 0 || s->cfg->dry_run)
 		return;
 	if (c->plan.outcome == DECIDE_REREAD && now < c->next_reread) {
-		c->dirty = 1;	/* pace re-reads while an action runs */
+		c->dirty = 1; /* pace re-reads while an action runs */
 		return;
 	}
 	c->running = 1;
@@ -533,8 +537,8 @@ run_decide(struct sup *s, int64_t now)
 		if (c->move_from[0] == '\0')
 			str_copy(c->move_from, sizeof(c->move_from),
 			    c->plan.holder);
-		metrics_phase(&s->m, PHASE_DETECT, c->first_evidence ?
-		    now - c->first_evidence : 0);
+		metrics_phase(&s->m, PHASE_DETECT,
+		    c->first_evidence ? now - c->first_evidence : 0);
 	}
 	exec_next(s, now);
 }
@@ -550,7 +554,7 @@ ctl_tick(struct sup *s, int64_t now)
 	if (!lead) {
 		if (c->running)
 			plan_abort(s, "not leading any more", now);
-		c->next_resync = now;	/* read at once when leading */
+		c->next_resync = now; /* read at once when leading */
 		return;
 	}
 	if (c->wait_seq != 0 && now >= c->step_deadline)

@@ -13,8 +13,8 @@
  * one per EV_REFILL_MS.  A flapping world therefore costs the API at
  * most a few writes a minute; what is dropped is counted.
  */
-#define EV_BURST	10.0
-#define EV_REFILL_MS	6000
+#define EV_BURST 10.0
+#define EV_REFILL_MS 6000
 
 void
 ctl_event(struct sup *s, const char *node, int warning, const char *reason,
@@ -76,12 +76,13 @@ announce_allowlist(struct sup *s, const struct plan *p, int64_t now)
 	char note[PROTO_NOTE_MAX];
 
 	s->m.allowlist_refusals++;
-	str_fmt(note, sizeof(note), "primary floating IP %s (%s) is "
+	str_fmt(note, sizeof(note),
+	    "primary floating IP %s (%s) is "
 	    "outside --egress-ip-allowlist %s: nothing is written",
 	    s->cfg->floating_ip_name, f->ip, s->cfg->allowlist_text);
 	log_error("allowlist refusal: floating IP outside "
-	    "--egress-ip-allowlist, writing nothing", "fip",
-	    s->cfg->floating_ip_name, "address", f->ip, "allowlist",
+		  "--egress-ip-allowlist, writing nothing",
+	    "fip", s->cfg->floating_ip_name, "address", f->ip, "allowlist",
 	    s->cfg->allowlist_text, NULL);
 	ctl_event(s, event_node(s, p), 1, "AllowlistRefused", "Guard", note,
 	    now);
@@ -101,8 +102,8 @@ announce_additional(struct sup *s, const struct plan *p)
 		f = world_fip_get(s->world, (int)i);
 		s->m.allowlist_refusals++;
 		log_error("allowlist refusal: additional floating IP outside "
-		    "--egress-ip-allowlist, not assigned", "fip",
-		    s->cfg->additional[i - 1], "address", f->ip, NULL);
+			  "--egress-ip-allowlist, not assigned",
+		    "fip", s->cfg->additional[i - 1], "address", f->ip, NULL);
 	}
 }
 
@@ -117,13 +118,17 @@ announce_events(struct sup *s, const struct plan *p, int64_t now)
 		announce_allowlist(s, p, now);
 		break;
 	case DECIDE_HOLDING:
-		str_fmt(note, sizeof(note), "gateway %s held for its grace "
-		    "period: %s", p->held, p->reason);
+		str_fmt(note, sizeof(note),
+		    "gateway %s held for its grace "
+		    "period: %s",
+		    p->held, p->reason);
 		ctl_event(s, p->held, 0, "HeldForGrace", "Hold", note, now);
 		break;
 	case DECIDE_NO_CANDIDATE:
-		str_fmt(note, sizeof(note), "no eligible candidate: %s; "
-		    "labels and floating IP stay", p->reason);
+		str_fmt(note, sizeof(note),
+		    "no eligible candidate: %s; "
+		    "labels and floating IP stay",
+		    p->reason);
 		log_warn("no eligible candidate", "reason", p->reason, NULL);
 		ctl_event(s, event_node(s, p), 1, "NoEligibleCandidate",
 		    "Failover", note, now);
@@ -132,8 +137,10 @@ announce_events(struct sup *s, const struct plan *p, int64_t now)
 		for (i = 0; i < p->n_steps; i++) {
 			if (p->steps[i].op != PLAN_STRIP_LABEL)
 				continue;
-			str_fmt(note, sizeof(note), "stale active label "
-			    "stripped; gateway is %s", p->gateway);
+			str_fmt(note, sizeof(note),
+			    "stale active label "
+			    "stripped; gateway is %s",
+			    p->gateway);
 			ctl_event(s, p->steps[i].node, 0, "StaleLabelStripped",
 			    "Relabel", note, now);
 		}

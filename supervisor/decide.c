@@ -13,17 +13,17 @@
  * lowest-named) collects everything the rules ask about.
  */
 struct scan {
-	const struct world_node *holder;	/* holds the primary */
-	const struct world_node *fit;		/* fit labelled */
-	const struct world_node *fit_holder;	/* fit labelled holder */
-	const struct world_node *fit_movable;	/* fit labelled, server id */
-	const struct world_node *holding;	/* labelled, in a grace */
-	const struct world_node *unfit;		/* labelled, past its grace */
-	const struct world_node *elig;		/* eligible candidate */
-	const struct world_node *elig_holder;	/* eligible holder */
+	const struct world_node *holder; /* holds the primary */
+	const struct world_node *fit; /* fit labelled */
+	const struct world_node *fit_holder; /* fit labelled holder */
+	const struct world_node *fit_movable; /* fit labelled, server id */
+	const struct world_node *holding; /* labelled, in a grace */
+	const struct world_node *unfit; /* labelled, past its grace */
+	const struct world_node *elig; /* eligible candidate */
+	const struct world_node *elig_holder; /* eligible holder */
 	/* labelled nodes in name order; one extra so a kept one still fits */
 	const struct world_node *labelled[PLAN_STRIP_MAX + 1];
-	size_t		n_labelled;
+	size_t n_labelled;
 };
 
 void
@@ -76,8 +76,7 @@ in_backoff(const struct decide_cfg *cfg, const struct world_backoff *b,
 }
 
 static int
-skipped(const struct decide_cfg *cfg, const struct world_node *n,
-    int64_t now)
+skipped(const struct decide_cfg *cfg, const struct world_node *n, int64_t now)
 {
 	return n->refused && now < add_sat(n->refused_at, cfg->refusal_skip_ms);
 }
@@ -150,8 +149,7 @@ decide_gateway_node(const struct world *w, const struct decide_cfg *cfg,
 	for (i = 0; i < w->n_nodes; i++) {
 		const struct world_node *n = w->nodes[i];
 
-		if (n->labelled && holds(w, n) &&
-		    decide_node_fit(cfg, n, now))
+		if (n->labelled && holds(w, n) && decide_node_fit(cfg, n, now))
 			return n;
 	}
 	return NULL;
@@ -200,9 +198,9 @@ scan_nodes(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 			s->holder = n;
 		if (n->labelled)
 			scan_labelled(cfg, n, is_holder, now, s);
-		if (s->elig_holder != NULL || (s->elig != NULL && !is_holder))
-			continue;
-		if (!decide_node_eligible(cfg, n, now))
+		/* past the lowest eligible only an eligible holder matters */
+		if (s->elig_holder != NULL || (s->elig != NULL && !is_holder) ||
+		    !decide_node_eligible(cfg, n, now))
 			continue;
 		if (s->elig == NULL)
 			s->elig = n;
@@ -250,8 +248,8 @@ plan_say(struct plan *p, enum decide_outcome o, const char *fmt, ...)
 }
 
 static void
-add_step(struct plan *p, enum plan_op op, const struct world_node *n,
-    int fip, uint64_t server_id, const char *reason)
+add_step(struct plan *p, enum plan_op op, const struct world_node *n, int fip,
+    uint64_t server_id, const char *reason)
 {
 	struct plan_step *st;
 
@@ -275,9 +273,10 @@ static int
 add_strips(struct plan *p, const struct scan *s, const struct world_node *keep,
     const char *reason)
 {
-	size_t i, added = 0, others = s->n_labelled;
-	size_t stored = others < PLAN_STRIP_MAX + 1 ? others : PLAN_STRIP_MAX + 1;
+	size_t i, added = 0, others = s->n_labelled, stored = s->n_labelled;
 
+	if (stored > PLAN_STRIP_MAX + 1)
+		stored = PLAN_STRIP_MAX + 1;
 	if (keep != NULL && keep->labelled)
 		others--;
 	for (i = 0; i < stored && added < PLAN_STRIP_MAX; i++) {
@@ -305,8 +304,8 @@ refused_mask(const struct world *w, const struct decide_cfg *cfg)
 
 /* Rule 6: after the primary's steps, one assignment per additional. */
 static void
-add_additional(const struct world *w, const struct decide_cfg *cfg,
-    int64_t now, const struct world_node *gw, struct plan *p)
+add_additional(const struct world *w, const struct decide_cfg *cfg, int64_t now,
+    const struct world_node *gw, struct plan *p)
 {
 	int i;
 
@@ -356,8 +355,8 @@ cause(char *buf, size_t len, const struct world_node *n, const char *what,
  * past its grace if any, else the one still inside it.
  */
 static const char *
-describe(const struct decide_cfg *cfg, const struct world_node *n,
-    int64_t now, char *buf, size_t len)
+describe(const struct decide_cfg *cfg, const struct world_node *n, int64_t now,
+    char *buf, size_t len)
 {
 	int failing = n->probe == WORLD_PROBE_FAILING, r;
 
@@ -365,8 +364,8 @@ describe(const struct decide_cfg *cfg, const struct world_node *n,
 		r = snprintf(buf, len, "%s is being deleted", n->name);
 	else if (n->unschedulable)
 		r = snprintf(buf, len, "%s is cordoned", n->name);
-	else if (failing && (!probe_in_grace(cfg, n, now) ||
-	    unprepared_in_grace(cfg, n, now)))
+	else if (failing &&
+	    (!probe_in_grace(cfg, n, now) || unprepared_in_grace(cfg, n, now)))
 		r = cause(buf, len, n, "probe failing", n->failing_since,
 		    cfg->unhealthy_grace_ms, now);
 	else if (!prepared(cfg, n))
@@ -381,9 +380,8 @@ describe(const struct decide_cfg *cfg, const struct world_node *n,
 
 /* Rule 4: the gateway holds the primary; only labels may be wrong. */
 static void
-plan_relabel(const struct world *w, const struct decide_cfg *cfg,
-    int64_t now, const struct scan *s, const struct world_node *gw,
-    struct plan *p)
+plan_relabel(const struct world *w, const struct decide_cfg *cfg, int64_t now,
+    const struct scan *s, const struct world_node *gw, struct plan *p)
 {
 	size_t stale = s->n_labelled - (gw->labelled ? 1 : 0);
 
@@ -408,14 +406,19 @@ say_move(const struct decide_cfg *cfg, int64_t now, const struct scan *s,
 	char why[WORLD_NAME_MAX + 96];
 
 	if (gw->labelled)
-		plan_say(p, DECIDE_MOVE, "move the primary to %s: it is fit "
-		    "and labelled but does not hold it", gw->name);
+		plan_say(p, DECIDE_MOVE,
+		    "move the primary to %s: it is fit "
+		    "and labelled but does not hold it",
+		    gw->name);
 	else
 		plan_say(p, DECIDE_MOVE, "move the primary to %s, %s: %s",
-		    gw->name, gw == s->elig_holder ? "the eligible holder" :
-		    "the lowest-named eligible candidate", s->unfit == NULL ?
-		    "no labelled node" : describe(cfg, s->unfit, now, why,
-		    sizeof(why)));
+		    gw->name,
+		    gw == s->elig_holder
+			? "the eligible holder"
+			: "the lowest-named eligible candidate",
+		    s->unfit == NULL
+			? "no labelled node"
+			: describe(cfg, s->unfit, now, why, sizeof(why)));
 }
 
 /* Rule 5: strip, assign and wait, label; or wait out the backoff. */
@@ -426,15 +429,21 @@ plan_move(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 	char a[24];
 
 	if (skipped(cfg, gw, now)) {
-		plan_say(p, DECIDE_BACKOFF, "%s refused an assignment (4xx): "
-		    "skipped for %s more", gw->name, dur(a, sizeof(a),
-		    add_sat(gw->refused_at, cfg->refusal_skip_ms) - now));
+		plan_say(p, DECIDE_BACKOFF,
+		    "%s refused an assignment (4xx): "
+		    "skipped for %s more",
+		    gw->name,
+		    dur(a, sizeof(a),
+			add_sat(gw->refused_at, cfg->refusal_skip_ms) - now));
 		return;
 	}
 	if (in_backoff(cfg, &gw->move, now)) {
-		plan_say(p, DECIDE_BACKOFF, "move to %s retried in %s after %u "
-		    "failure(s)", gw->name, dur(a, sizeof(a),
-		    backoff_end(cfg, &gw->move) - now), gw->move.failures);
+		plan_say(p, DECIDE_BACKOFF,
+		    "move to %s retried in %s after %u "
+		    "failure(s)",
+		    gw->name,
+		    dur(a, sizeof(a), backoff_end(cfg, &gw->move) - now),
+		    gw->move.failures);
 		return;
 	}
 	say_move(cfg, now, s, gw, p);
@@ -453,10 +462,13 @@ static void
 plan_label_holder(const struct scan *s, struct plan *p)
 {
 	if (s->holder != NULL)
-		plan_say(p, DECIDE_LABEL_HOLDER, "after the failed assignment "
-		    "label %s, which holds the primary", s->holder->name);
+		plan_say(p, DECIDE_LABEL_HOLDER,
+		    "after the failed assignment "
+		    "label %s, which holds the primary",
+		    s->holder->name);
 	else
-		plan_say(p, DECIDE_LABEL_HOLDER, "after the failed assignment "
+		plan_say(p, DECIDE_LABEL_HOLDER,
+		    "after the failed assignment "
 		    "no node holds the primary: no label");
 	if (add_strips(p, s, s->holder, "label only the real holder") == 0 &&
 	    s->holder != NULL && !s->holder->labelled)
@@ -465,13 +477,14 @@ plan_label_holder(const struct scan *s, struct plan *p)
 }
 
 static void
-plan_no_choice(const struct decide_cfg *cfg, int64_t now,
-    const struct scan *s, struct plan *p)
+plan_no_choice(const struct decide_cfg *cfg, int64_t now, const struct scan *s,
+    struct plan *p)
 {
 	char why[WORLD_NAME_MAX + 96];
 
 	if (s->fit != NULL)
-		plan_say(p, DECIDE_NO_CANDIDATE, "no eligible candidate: %s is "
+		plan_say(p, DECIDE_NO_CANDIDATE,
+		    "no eligible candidate: %s is "
 		    "fit and labelled but has no hcloud:// providerID",
 		    s->fit->name);
 	else if (s->unfit != NULL)
@@ -491,8 +504,8 @@ plan_rules(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 
 	if (s->holding != NULL && s->fit == NULL) {
 		set_name(p->held, s->holding);
-		plan_say(p, DECIDE_HOLDING, "%s", describe(cfg, s->holding,
-		    now, why, sizeof(why)));
+		plan_say(p, DECIDE_HOLDING, "%s",
+		    describe(cfg, s->holding, now, why, sizeof(why)));
 		return;
 	}
 	if (s->fit_holder != NULL)
@@ -500,7 +513,7 @@ plan_rules(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 	else if (s->fit_movable != NULL)
 		gw = s->fit_movable;
 	else if (s->fit != NULL)
-		gw = NULL;	/* adopt, never disturb: wait for an id */
+		gw = NULL; /* adopt, never disturb: wait for an id */
 	else if (s->elig_holder != NULL)
 		gw = s->elig_holder;
 	else
@@ -534,17 +547,21 @@ decide(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 		return 0;
 	}
 	if (w->reread_primary || primary->action_running) {
-		plan_say(p, DECIDE_REREAD, "%s", primary->action_running ?
-		    "an action is running on the primary" :
-		    "the last assignment failed or its result is unknown");
+		plan_say(p, DECIDE_REREAD, "%s",
+		    primary->action_running
+			? "an action is running on the primary"
+			: "the last assignment failed or its result is "
+			  "unknown");
 		add_step(p, PLAN_REREAD_FIPS, NULL, 0, 0,
 		    "learn where the primary really is");
 		return 0;
 	}
 	p->fips_refused = refused_mask(w, cfg);
 	if (!primary->in_allowlist) {
-		plan_say(p, DECIDE_ALLOWLIST_REFUSED, "primary %s is outside "
-		    "--egress-ip-allowlist: writing nothing", primary->ip);
+		plan_say(p, DECIDE_ALLOWLIST_REFUSED,
+		    "primary %s is outside "
+		    "--egress-ip-allowlist: writing nothing",
+		    primary->ip);
 		return 0;
 	}
 	scan_nodes(w, cfg, now, &s);
@@ -578,16 +595,19 @@ decide_next_deadline(const struct world *w, const struct decide_cfg *cfg,
 
 		/* grace only matters for a labelled node (rule 2) */
 		if (n->labelled && n->probe == WORLD_PROBE_FAILING)
-			earliest(&best, add_sat(n->failing_since,
-			    cfg->unhealthy_grace_ms), now);
+			earliest(&best,
+			    add_sat(n->failing_since, cfg->unhealthy_grace_ms),
+			    now);
 		if (n->labelled && !prepared(cfg, n))
-			earliest(&best, add_sat(n->unprepared_since,
-			    cfg->unprepared_grace_ms), now);
+			earliest(&best,
+			    add_sat(n->unprepared_since,
+				cfg->unprepared_grace_ms),
+			    now);
 		if (n->move.failures > 0)
 			earliest(&best, backoff_end(cfg, &n->move), now);
 		if (n->refused)
-			earliest(&best, add_sat(n->refused_at,
-			    cfg->refusal_skip_ms), now);
+			earliest(&best,
+			    add_sat(n->refused_at, cfg->refusal_skip_ms), now);
 	}
 	for (f = 1; f <= cfg->n_additional && f < WORLD_FIP_MAX; f++)
 		if (w->fip[f].backoff.failures > 0)

@@ -33,8 +33,8 @@ static int64_t
 jittered(struct elect *e)
 {
 	e->rng = e->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-	return e->retry_ms + (int64_t)((e->rng >> 33) %
-	    (uint64_t)(e->retry_ms * 12 / 10 + 1));
+	return e->retry_ms +
+	    (int64_t)((e->rng >> 33) % (uint64_t)(e->retry_ms * 12 / 10 + 1));
 }
 
 void
@@ -165,7 +165,7 @@ try_take(struct elect *e, int64_t now)
 		lose(e, "lease taken by another holder", now);
 	if (o->holder[0] != '\0' && !mine &&
 	    e->observed_time + (int64_t)o->duration_s * 1000 > now) {
-		attempt_done(e, 0, now);	/* held by another, unexpired */
+		attempt_done(e, 0, now); /* held by another, unexpired */
 		return;
 	}
 	memset(&l, 0, sizeof(l));
@@ -211,7 +211,7 @@ elect_on_answer(struct elect *e, uint32_t seq, const struct msg_lease_ans *a,
     int64_t now)
 {
 	if (e->state == ELECT_IDLE || seq != e->wait_seq)
-		return;		/* stale: from before a timeout or restart */
+		return; /* stale: from before a timeout or restart */
 	switch (e->state) {
 	case ELECT_GET:
 		on_get(e, a, now);
@@ -219,8 +219,8 @@ elect_on_answer(struct elect *e, uint32_t seq, const struct msg_lease_ans *a,
 	case ELECT_FAST_PUT:
 		if (a->result != RES_OK) {
 			/* Fall through to a fresh read, as client-go. */
-			request(e, ELECT_GET, MSG_KUBE_LEASE_GET_REQ,
-			    &e->mine, now);
+			request(e, ELECT_GET, MSG_KUBE_LEASE_GET_REQ, &e->mine,
+			    now);
 			return;
 		}
 		break;

@@ -12,8 +12,8 @@
 #include "sup.h"
 
 static const struct {
-	const char *name;	/* --worker argument and env marker */
-	const char *comm;	/* /proc/PID/comm */
+	const char *name; /* --worker argument and env marker */
+	const char *comm; /* /proc/PID/comm */
 	int (*main)(int, int, char **);
 } modes[] = {
 	{ "k8s", "k8s-worker", kube_main },
@@ -40,10 +40,13 @@ worker_mode(int argc, char **argv)
 			continue;
 		if (marker == NULL || strcmp(marker, modes[i].name) != 0 ||
 		    getsockopt(WORKER_FD, SOL_SOCKET, SO_TYPE, &type, &len) ==
-		    -1 || type != SOCK_SEQPACKET) {
-			fprintf(stderr, "stable-egressd: --worker %s is "
+			-1 ||
+		    type != SOCK_SEQPACKET) {
+			fprintf(stderr,
+			    "stable-egressd: --worker %s is "
 			    "internal: the supervisor starts it; run "
-			    "stable-egressd without --worker\n", argv[2]);
+			    "stable-egressd without --worker\n",
+			    argv[2]);
 			return 2;
 		}
 		prctl(PR_SET_NAME, modes[i].comm, 0, 0, 0);
@@ -59,7 +62,8 @@ main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "--worker") == 0) {
 		if (argc < 3) {
-			fprintf(stderr, "stable-egressd: --worker needs a "
+			fprintf(stderr,
+			    "stable-egressd: --worker needs a "
 			    "name\n");
 			return 2;
 		}

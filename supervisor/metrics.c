@@ -12,11 +12,27 @@
 /* Failover phases span milliseconds (label writes) to minutes (the
  * grace period inside "detect"). */
 static const double phase_le[] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
-	120, 300,
+	0.005,
+	0.01,
+	0.025,
+	0.05,
+	0.1,
+	0.25,
+	0.5,
+	1,
+	2.5,
+	5,
+	10,
+	30,
+	60,
+	120,
+	300,
 };
 static const char *const phase_names[PHASE_MAX] = {
-	"detect", "strip", "assign", "label",
+	"detect",
+	"strip",
+	"assign",
+	"label",
 };
 
 static void
@@ -64,8 +80,8 @@ metrics_probe_failed(struct sup_metrics *m, const char *node)
 	if (m->n_fails == m->cap_fails) {
 		size_t cap = m->cap_fails ? m->cap_fails * 2 : 16;
 
-		if (cap > 100000 || (n = reallocarray(m->fails, cap,
-		    sizeof(*n))) == NULL)
+		if (cap > 100000 ||
+		    (n = reallocarray(m->fails, cap, sizeof(*n))) == NULL)
 			return;
 		m->fails = n;
 		m->cap_fails = cap;
@@ -114,14 +130,14 @@ reference_metrics(struct prom *p, const struct sup *s, int64_t now)
 
 	prom_family(p, "tuist_stable_egress_gateway_available", PROM_GAUGE,
 	    "1 when a fit labelled node holds the primary floating IP");
-	prom_sample(p, decide_gateway_available(s->world, &s->dcfg, now),
-	    NULL);
+	prom_sample(p, decide_gateway_available(s->world, &s->dcfg, now), NULL);
 	prom_family(p, "tuist_stable_egress_gateway_prepared", PROM_GAUGE,
 	    "1 when the node's host agent pod is Ready");
 	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
 		if (n->candidate || n->labelled)
-			prom_sample(p, !s->dcfg.prepared_gate ||
-			    world_node_prepared(n), "node", n->name, NULL);
+			prom_sample(p,
+			    !s->dcfg.prepared_gate || world_node_prepared(n),
+			    "node", n->name, NULL);
 	prom_family(p, "tuist_stable_egress_gateway_active", PROM_GAUGE,
 	    "1 for the gateway node, with the primary's address");
 	if (gw != NULL)
@@ -142,13 +158,14 @@ reference_metrics(struct prom *p, const struct sup *s, int64_t now)
 		prom_sample(p, (double)s->m.fails[i].n, "node",
 		    s->m.fails[i].name, NULL);
 	prom_family(p, "tuist_stable_egress_additional_floating_ip_on_active",
-	    PROM_GAUGE, "1 when the additional floating IP is on the "
+	    PROM_GAUGE,
+	    "1 when the additional floating IP is on the "
 	    "gateway's server");
 	for (i = 1; i <= s->cfg->n_additional; i++) {
 		f = world_fip_get(s->world, (int)i);
-		prom_sample(p, gw != NULL && f->known &&
-		    f->server_id == gw->server_id, "floating_ip",
-		    fip_name(s, (int)i), NULL);
+		prom_sample(p,
+		    gw != NULL && f->known && f->server_id == gw->server_id,
+		    "floating_ip", fip_name(s, (int)i), NULL);
 	}
 	prom_family(p,
 	    "tuist_stable_egress_additional_floating_ip_assignments_total",
@@ -239,19 +256,18 @@ own_metrics(struct prom *p, struct sup *s, int64_t now)
 	prom_sample(p, sup_can_write(s, now), NULL);
 	prom_family(p, "stable_egressd_standbys_ready", PROM_GAUGE,
 	    "1 on a ready standby: the sum over replicas is the redundancy");
-	prom_sample(p, !sup_can_write(s, now) && ready(s) &&
-	    s->ctl.nodes_synced, NULL);
-	prom_family(p, "stable_egressd_allowlist_refusals_total",
-	    PROM_COUNTER, "decisions refused by --egress-ip-allowlist");
+	prom_sample(p,
+	    !sup_can_write(s, now) && ready(s) && s->ctl.nodes_synced, NULL);
+	prom_family(p, "stable_egressd_allowlist_refusals_total", PROM_COUNTER,
+	    "decisions refused by --egress-ip-allowlist");
 	prom_sample(p, (double)s->m.allowlist_refusals, NULL);
 	prom_family(p, "stable_egressd_events_total", PROM_COUNTER,
 	    "Kubernetes Events sent or dropped by the rate limit");
 	prom_sample(p, (double)s->m.events_sent, "result", "sent", NULL);
-	prom_sample(p, (double)s->m.events_dropped, "result", "dropped",
-	    NULL);
+	prom_sample(p, (double)s->m.events_dropped, "result", "dropped", NULL);
 	phases_init(&s->m);
-	prom_family(p, "stable_egressd_failover_phase_seconds",
-	    PROM_HISTOGRAM, "duration of each failover phase");
+	prom_family(p, "stable_egressd_failover_phase_seconds", PROM_HISTOGRAM,
+	    "duration of each failover phase");
 	for (i = 0; i < PHASE_MAX; i++)
 		prom_histogram(p, &s->m.phase[i], "phase", phase_names[i],
 		    NULL);

@@ -73,14 +73,16 @@ plan_format_step(const struct plan_step *st, char *buf, size_t len)
 		    st->node, why);
 		break;
 	case PLAN_ASSIGN:
-		n = snprintf(buf, len, "assign the primary Floating IP to "
+		n = snprintf(buf, len,
+		    "assign the primary Floating IP to "
 		    "server %llu (%s) and wait: %s",
 		    (unsigned long long)st->server_id, st->node, why);
 		break;
 	case PLAN_ASSIGN_ADDITIONAL:
-		n = snprintf(buf, len, "assign additional Floating IP %d to "
-		    "server %llu (%s) and wait: %s", st->fip,
-		    (unsigned long long)st->server_id, st->node, why);
+		n = snprintf(buf, len,
+		    "assign additional Floating IP %d to "
+		    "server %llu (%s) and wait: %s",
+		    st->fip, (unsigned long long)st->server_id, st->node, why);
 		break;
 	case PLAN_REREAD_FIPS:
 		n = snprintf(buf, len, "re-read the Floating IPs: %s", why);

@@ -17,7 +17,11 @@
 #include "proc.h"
 
 static const char *const reason_names[PROC_R_MAX] = {
-	"exit", "signal", "sandbox", "heartbeat", "protocol",
+	"exit",
+	"signal",
+	"sandbox",
+	"heartbeat",
+	"protocol",
 };
 
 const char *
@@ -33,8 +37,7 @@ proc_reason_name(enum proc_reason r)
  * we block for signalfd is cleared, and the environment is only the
  * marker that proves the re-exec came from us.
  */
-static void __attribute__((noreturn))
-child_exec(struct worker *w, int sock)
+static void __attribute__((noreturn)) child_exec(struct worker *w, int sock)
 {
 	char *argv[PROC_ARGS_MAX + 4], marker[64];
 	char *envp[] = { marker, NULL };

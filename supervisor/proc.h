@@ -8,47 +8,47 @@
 
 #include "common/proto.h"
 
-enum proc_reason {		/* why a worker was restarted */
-	PROC_R_EXIT = 0,	/* exited on its own */
-	PROC_R_SIGNAL,		/* killed by a signal */
-	PROC_R_SANDBOX,		/* SIGSYS: seccomp violation */
-	PROC_R_HEARTBEAT,	/* missed heartbeats, killed by us */
-	PROC_R_PROTOCOL,	/* sent a bad frame, killed by us */
+enum proc_reason { /* why a worker was restarted */
+	PROC_R_EXIT = 0, /* exited on its own */
+	PROC_R_SIGNAL, /* killed by a signal */
+	PROC_R_SANDBOX, /* SIGSYS: seccomp violation */
+	PROC_R_HEARTBEAT, /* missed heartbeats, killed by us */
+	PROC_R_PROTOCOL, /* sent a bad frame, killed by us */
 	PROC_R_MAX
 };
 
-#define PROC_ARGS_MAX	24
+#define PROC_ARGS_MAX 24
 
 struct worker {
-	int kind;			/* enum proto_worker */
-	const char *name;		/* comm: "k8s-worker" */
-	const char *mode;		/* --worker argument: "k8s" */
-	char *const *args;		/* key=value, NULL-terminated */
-	pid_t pid;			/* 0 when not running */
-	int fd;				/* -1 when not running */
-	int ready;			/* HELLO_READY received */
-	int killed;			/* we sent SIGKILL: reason below */
+	int kind; /* enum proto_worker */
+	const char *name; /* comm: "k8s-worker" */
+	const char *mode; /* --worker argument: "k8s" */
+	char *const *args; /* key=value, NULL-terminated */
+	pid_t pid; /* 0 when not running */
+	int fd; /* -1 when not running */
+	int ready; /* HELLO_READY received */
+	int killed; /* we sent SIGKILL: reason below */
 	enum proc_reason kill_reason;
 	int64_t started_at;
-	int64_t next_start;		/* when down: restart time */
+	int64_t next_start; /* when down: restart time */
 	int64_t backoff_ms;
-	int64_t ping_at;		/* outstanding PING sent at, or 0 */
+	int64_t ping_at; /* outstanding PING sent at, or 0 */
 	int64_t next_ping;
 	uint64_t nonce;
-	uint32_t seq;			/* last request seq issued */
+	uint32_t seq; /* last request seq issued */
 	uint64_t restarts[PROC_R_MAX];
 	uint64_t starts;
-	uint8_t hello_status;		/* from HELLO */
+	uint8_t hello_status; /* from HELLO */
 	char hello_err[PROTO_TEXT_MAX];
 };
 
 /* Timing (ms): restart backoff 100 ms doubling to 30 s, reset after a
  * minute up; PING every second, a worker silent for 5 s is killed. */
-#define PROC_BACKOFF_FIRST	100
-#define PROC_BACKOFF_MAX	30000
-#define PROC_STABLE_MS		60000
-#define PROC_PING_EVERY		1000
-#define PROC_PING_TIMEOUT	5000
+#define PROC_BACKOFF_FIRST 100
+#define PROC_BACKOFF_MAX 30000
+#define PROC_STABLE_MS 60000
+#define PROC_PING_EVERY 1000
+#define PROC_PING_TIMEOUT 5000
 
 /* fork + exec our own binary as worker w, with its end of a fresh
  * socketpair on WORKER_FD.  0, or -1 with errno. */
@@ -65,7 +65,7 @@ const char *proc_reason_name(enum proc_reason);
 uint32_t proc_next_seq(struct worker *w);
 /* Send a frame to a running worker; on failure the worker is killed
  * (PROTOCOL) and -1 returned. */
-int proc_send(struct worker *w, uint16_t type, uint32_t seq,
-    const void *payload);
+int
+proc_send(struct worker *w, uint16_t type, uint32_t seq, const void *payload);
 
 #endif /* PROC_H */

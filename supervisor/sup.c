@@ -19,7 +19,7 @@
 #include "httpd.h"
 #include "sup.h"
 
-#define FRAMES_PER_WAKE	256	/* fairness between workers */
+#define FRAMES_PER_WAKE 256 /* fairness between workers */
 
 static const struct {
 	int kind;
@@ -89,9 +89,11 @@ sup_workers_setup(struct sup *s, char *err, size_t errlen)
 		struct worker *w = &s->w[worker_defs[i].kind];
 
 		if (cfg_worker_args(s->cfg, worker_defs[i].cw,
-		    &wargs[worker_defs[i].kind]) != 0) {
-			snprintf(err, errlen, "stable-egressd: arguments for "
-			    "%s too long", worker_defs[i].name);
+			&wargs[worker_defs[i].kind]) != 0) {
+			snprintf(err, errlen,
+			    "stable-egressd: arguments for "
+			    "%s too long",
+			    worker_defs[i].name);
 			return -1;
 		}
 		w->kind = worker_defs[i].kind;
@@ -170,20 +172,21 @@ sup_worker_readable(struct sup *s, struct worker *w, uint8_t *buf, int64_t now)
 
 	for (i = 0; i < FRAMES_PER_WAKE && w->fd != -1; i++) {
 		r = frame_recv(w->fd, buf, &f);
-		if (r == FRAME_ERR_IO && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
+		if (r == FRAME_ERR_IO &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r == FRAME_ERR_EOF || r == FRAME_ERR_IO) {
-			close(w->fd);	/* the reaper does the rest */
+			close(w->fd); /* the reaper does the rest */
 			w->fd = -1;
 			w->ready = 0;
 			return;
 		}
 		if (r == 0)
 			r = frame_decode(&f, MSG_TO_SUP, &p);
-		if (r == 0 && (msg_info(f.type, &mi) != 0 ||
-		    (mi.worker != 0 && mi.worker != w->kind) ||
-		    (!w->ready && f.type != MSG_HELLO)))
+		if (r == 0 &&
+		    (msg_info(f.type, &mi) != 0 ||
+			(mi.worker != 0 && mi.worker != w->kind) ||
+			(!w->ready && f.type != MSG_HELLO)))
 			r = FRAME_ERR_DIRECTION;
 		if (r != 0) {
 			log_error("bad frame from worker; restarting it",
@@ -225,11 +228,12 @@ sup_reap(struct sup *s, int64_t now)
 		r = proc_reaped(w, status, now);
 		snprintf(ms, sizeof(ms), "%lld", (long long)w->backoff_ms);
 		if (!s->stopping)
-			log_warn(r == PROC_R_SANDBOX ? "worker killed by its "
-			    "sandbox (seccomp violation); restarting" :
-			    "worker exited; restarting", "worker", w->name,
-			    "status", how, "reason", proc_reason_name(r),
-			    "backoff_ms", ms, NULL);
+			log_warn(r == PROC_R_SANDBOX
+				? "worker killed by its "
+				  "sandbox (seccomp violation); restarting"
+				: "worker exited; restarting",
+			    "worker", w->name, "status", how, "reason",
+			    proc_reason_name(r), "backoff_ms", ms, NULL);
 		ctl_worker_down(s, w->kind, now);
 		if (w->kind == WORKER_K8S && s->elect_on)
 			elect_worker_down(&s->elect, now);
@@ -277,9 +281,9 @@ sup_next_deadline(struct sup *s, int64_t now)
 	int k;
 
 	for (k = 1; k < WORKER_COUNT; k++) {
-		t = s->w[k].pid == 0 ? s->w[k].next_start :
-		    s->w[k].ping_at ? s->w[k].ping_at + PROC_PING_TIMEOUT :
-		    s->w[k].next_ping;
+		t = s->w[k].pid == 0  ? s->w[k].next_start
+		    : s->w[k].ping_at ? s->w[k].ping_at + PROC_PING_TIMEOUT
+				      : s->w[k].next_ping;
 		d = t < d ? t : d;
 	}
 	if (s->elect_on && (t = elect_next_deadline(&s->elect)) < d)
@@ -292,4 +296,3 @@ sup_next_deadline(struct sup *s, int64_t now)
 		d = t;
 	return d;
 }
-

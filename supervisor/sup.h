@@ -17,10 +17,10 @@ struct httpd;
 
 /* Failover phases for the histogram, in order. */
 enum sup_phase {
-	PHASE_DETECT = 0,	/* first evidence -> move decided */
-	PHASE_STRIP,		/* label strips */
-	PHASE_ASSIGN,		/* assign + action wait */
-	PHASE_LABEL,		/* label on the new gateway */
+	PHASE_DETECT = 0, /* first evidence -> move decided */
+	PHASE_STRIP, /* label strips */
+	PHASE_ASSIGN, /* assign + action wait */
+	PHASE_LABEL, /* label on the new gateway */
 	PHASE_MAX
 };
 
@@ -29,46 +29,46 @@ struct sup_metrics {
 	uint64_t add_assign[PROTO_FIPS_MAX];
 	uint64_t add_fail[PROTO_FIPS_MAX];
 	uint64_t allowlist_refusals;
-	uint64_t api_req[3][600];	/* [api][HTTP code]; code 0 = none */
+	uint64_t api_req[3][600]; /* [api][HTTP code]; code 0 = none */
 	uint64_t events_sent, events_dropped;
-	struct msg_ratelimit rl;	/* newest Hetzner headers */
-	struct prom_hist phase[PHASE_MAX];	/* seconds */
+	struct msg_ratelimit rl; /* newest Hetzner headers */
+	struct prom_hist phase[PHASE_MAX]; /* seconds */
 	int phase_ready;
-	struct sup_fail {		/* failed probe reports per node */
+	struct sup_fail { /* failed probe reports per node */
 		char name[PROTO_NAME_MAX];
 		uint64_t n;
-	} *fails;
+	} * fails;
 	size_t n_fails, cap_fails;
 };
 
 /* The controller: plan execution and everything it waits for. */
 struct ctl {
-	int started;			/* past start-up: log freely */
+	int started; /* past start-up: log freely */
 	int nodes_synced, pods_synced;
 	int kube_api_ok;
-	int dirty;			/* the world changed: decide again */
-	int64_t decide_at;		/* time alone changes the decision */
-	int probe_dirty;		/* probe targets must be re-sent */
+	int dirty; /* the world changed: decide again */
+	int64_t decide_at; /* time alone changes the decision */
+	int probe_dirty; /* probe targets must be re-sent */
 	struct plan plan;
-	size_t step;			/* next step to run */
-	int running;			/* a plan is being carried out */
-	uint32_t wait_seq;		/* request in flight, 0 = none */
-	int wait_kind;			/* worker it went to */
+	size_t step; /* next step to run */
+	int running; /* a plan is being carried out */
+	uint32_t wait_seq; /* request in flight, 0 = none */
+	int wait_kind; /* worker it went to */
 	uint16_t wait_type;
 	int64_t step_deadline;
 	int64_t step_started;
 	int64_t plan_started;
 	int64_t phase_start;
-	int64_t detect_ms;		/* phase DETECT of this move */
+	int64_t detect_ms; /* phase DETECT of this move */
 	char move_from[PROTO_NAME_MAX];
 	/* Floating IP reads */
 	int fips_inflight;
 	uint32_t fips_seq, action_seq;
-	int reread;			/* read was for REREAD_FIPS */
-	struct msg_fip pending_primary;	/* held until the action check */
+	int reread; /* read was for REREAD_FIPS */
+	struct msg_fip pending_primary; /* held until the action check */
 	int64_t next_resync;
 	int64_t next_reread;
-	int64_t first_evidence;		/* when the current trouble began */
+	int64_t first_evidence; /* when the current trouble began */
 	/* what was last logged/announced, to act on transitions only */
 	enum decide_outcome last_outcome;
 	char last_key[3 * PROTO_NAME_MAX];
@@ -81,9 +81,9 @@ struct ctl {
 
 struct sup {
 	const struct cfg *cfg;
-	struct worker w[WORKER_COUNT];	/* indexed by enum proto_worker */
+	struct worker w[WORKER_COUNT]; /* indexed by enum proto_worker */
 	struct elect elect;
-	int elect_on;			/* --leader-elect */
+	int elect_on; /* --leader-elect */
 	struct world *world;
 	struct decide_cfg dcfg;
 	struct ctl ctl;
@@ -101,14 +101,14 @@ int sup_main(int argc, char **argv);
  * or election disabled). */
 int sup_can_write(const struct sup *, int64_t now);
 /* Send a request to a ready worker; returns its seq, 0 if not sent. */
-uint32_t sup_request(struct sup *, int kind, uint16_t type,
-    const void *payload);
+uint32_t
+sup_request(struct sup *, int kind, uint16_t type, const void *payload);
 
 /* sup.c: pieces of the loop (sup_loop.c drives them) */
 int sup_signals_open(void);
 int sup_workers_setup(struct sup *, char *err, size_t errlen);
-void sup_worker_readable(struct sup *, struct worker *, uint8_t *buf,
-    int64_t now);
+void
+sup_worker_readable(struct sup *, struct worker *, uint8_t *buf, int64_t now);
 void sup_reap(struct sup *, int64_t now);
 void sup_tick_workers(struct sup *, int64_t now);
 int64_t sup_next_deadline(struct sup *, int64_t now);
@@ -124,8 +124,8 @@ void ctl_tick(struct sup *, int64_t now);
 int64_t ctl_next_deadline(const struct sup *, int64_t now);
 /* ctl_events.c */
 void ctl_announce(struct sup *, const struct plan *, int64_t now);
-void ctl_event(struct sup *, const char *node, int warning,
-    const char *reason, const char *action, const char *note, int64_t now);
+void ctl_event(struct sup *, const char *node, int warning, const char *reason,
+    const char *action, const char *note, int64_t now);
 /* metrics.c: /metrics, /healthz and /readyz */
 int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);

@@ -19,15 +19,15 @@
 #include "httpd.h"
 #include "sup.h"
 
-#define START_BUDGET_MS	2000	/* every worker ready, or give up */
-#define RELEASE_MS	2000	/* one bounded Lease release */
-#define STOP_WAIT_MS	1500	/* workers exit after MSG_SHUTDOWN */
-#define POLLFDS_MAX	(1 + WORKER_COUNT + 2 * HTTPD_POLLFDS_MAX)
+#define START_BUDGET_MS 2000 /* every worker ready, or give up */
+#define RELEASE_MS 2000 /* one bounded Lease release */
+#define STOP_WAIT_MS 1500 /* workers exit after MSG_SHUTDOWN */
+#define POLLFDS_MAX (1 + WORKER_COUNT + 2 * HTTPD_POLLFDS_MAX)
 
 struct pollset {
 	struct pollfd fds[POLLFDS_MAX];
 	size_t n;
-	int wfd[WORKER_COUNT];		/* index in fds, or -1 */
+	int wfd[WORKER_COUNT]; /* index in fds, or -1 */
 	size_t m_first, m_n, h_first, h_n;
 };
 
@@ -52,13 +52,13 @@ pollset_build(struct sup *s, struct pollset *ps, int with_http)
 		return;
 	ps->m_first = ps->n;
 	if (s->metrics_srv)
-		ps->m_n = (size_t)httpd_pollfds(s->metrics_srv,
-		    ps->fds + ps->n, HTTPD_POLLFDS_MAX);
+		ps->m_n = (size_t)httpd_pollfds(s->metrics_srv, ps->fds + ps->n,
+		    HTTPD_POLLFDS_MAX);
 	ps->n += ps->m_n;
 	ps->h_first = ps->n;
 	if (s->health_srv)
-		ps->h_n = (size_t)httpd_pollfds(s->health_srv,
-		    ps->fds + ps->n, HTTPD_POLLFDS_MAX);
+		ps->h_n = (size_t)httpd_pollfds(s->health_srv, ps->fds + ps->n,
+		    HTTPD_POLLFDS_MAX);
 	ps->n += ps->h_n;
 }
 
@@ -131,8 +131,7 @@ turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
 		httpd_dispatch(s->metrics_srv, ps.fds + ps.m_first, ps.m_n,
 		    now);
 	if (with_http && s->health_srv)
-		httpd_dispatch(s->health_srv, ps.fds + ps.h_first, ps.h_n,
-		    now);
+		httpd_dispatch(s->health_srv, ps.fds + ps.h_first, ps.h_n, now);
 }
 
 static void
@@ -177,8 +176,10 @@ start_workers(struct sup *s, uint8_t *buf)
 			    w->restarts[PROC_R_SIGNAL] ||
 			    w->restarts[PROC_R_SANDBOX]) {
 				log_discard();
-				fprintf(stderr, "stable-egressd: %s died "
-				    "during start-up\n", w->name);
+				fprintf(stderr,
+				    "stable-egressd: %s died "
+				    "during start-up\n",
+				    w->name);
 				kill_all(s);
 				return 1;
 			}
@@ -192,8 +193,10 @@ start_workers(struct sup *s, uint8_t *buf)
 		}
 		if (clock_ms() >= end) {
 			log_discard();
-			fprintf(stderr, "stable-egressd: workers not ready "
-			    "within %d ms\n", START_BUDGET_MS);
+			fprintf(stderr,
+			    "stable-egressd: workers not ready "
+			    "within %d ms\n",
+			    START_BUDGET_MS);
 			kill_all(s);
 			return 1;
 		}
@@ -215,8 +218,10 @@ shutdown_all(struct sup *s, uint8_t *buf)
 		while (s->elect.state == ELECT_RELEASE && clock_ms() < end &&
 		    s->w[WORKER_K8S].fd != -1)
 			turn(s, buf, 0, end);
-		log_info(s->elect.released ? "lease released" :
-		    "lease not released; it expires by itself", NULL);
+		log_info(s->elect.released
+			? "lease released"
+			: "lease not released; it expires by itself",
+		    NULL);
 	}
 	for (k = 1; k < WORKER_COUNT; k++)
 		if (s->w[k].fd != -1)
@@ -239,11 +244,11 @@ open_listeners(struct sup *s)
 
 	if (s->cfg->metrics_addr.enabled &&
 	    (s->metrics_srv = httpd_open(s->cfg->metrics_addr.text,
-	    metrics_handler, s, err, sizeof(err))) == NULL)
+		 metrics_handler, s, err, sizeof(err))) == NULL)
 		fatalx("--metrics-bind-address", "err", err, NULL);
 	if (s->cfg->health_addr.enabled &&
 	    (s->health_srv = httpd_open(s->cfg->health_addr.text,
-	    metrics_handler, s, err, sizeof(err))) == NULL)
+		 metrics_handler, s, err, sizeof(err))) == NULL)
 		fatalx("--health-probe-bind-address", "err", err, NULL);
 }
 
@@ -286,9 +291,9 @@ run(struct sup *s)
 		return 0;
 	}
 	log_release();
-	log_info("started", "version", SE_VERSION, "identity",
-	    s->cfg->identity, "leader_elect", s->cfg->leader_elect ? "true" : "false",
-	    "dry_run", s->cfg->dry_run ? "true" : "false", NULL);
+	log_info("started", "version", SE_VERSION, "identity", s->cfg->identity,
+	    "leader_elect", s->cfg->leader_elect ? "true" : "false", "dry_run",
+	    s->cfg->dry_run ? "true" : "false", NULL);
 	open_listeners(s);
 	setup_model(s, clock_ms());
 	s->ctl.started = 1;

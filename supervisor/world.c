@@ -9,10 +9,10 @@
 #include "world.h"
 
 struct world_pod {
-	char		name[WORLD_NAME_MAX + 1]; /* first: the sort key */
-	char		node[WORLD_NAME_MAX + 1];
-	int		ready;
-	unsigned int	gen;
+	char name[WORLD_NAME_MAX + 1]; /* first: the sort key */
+	char node[WORLD_NAME_MAX + 1];
+	int ready;
+	unsigned int gen;
 };
 
 /*
@@ -35,8 +35,7 @@ pod_name_at(const void *arr, size_t i)
 /* Index of name, or where it would go; *found tells which. */
 static size_t
 sorted_find(const void *arr, size_t n,
-    const char *(*name_at)(const void *, size_t), const char *name,
-    int *found)
+    const char *(*name_at)(const void *, size_t), const char *name, int *found)
 {
 	size_t lo = 0, hi = n;
 
@@ -228,8 +227,7 @@ world_node_upsert(struct world *w, const struct world_node_facts *f,
 		errno = EINVAL;
 		return -1;
 	}
-	pos = sorted_find(w->nodes, w->n_nodes, node_name_at, f->name,
-	    &found);
+	pos = sorted_find(w->nodes, w->n_nodes, node_name_at, f->name, &found);
 	if (found) {
 		n = w->nodes[pos];
 		if (n->server_id != f->server_id)
@@ -431,9 +429,9 @@ world_probe_result(struct world *w, const char *node, int ok, int64_t now)
 }
 
 void
-world_fip_set(struct world *w, int idx, uint64_t id, const char *ip,
-    int is_v6, uint64_t server_id, int action_running,
-    const struct allowlist *al, int64_t now)
+world_fip_set(struct world *w, int idx, uint64_t id, const char *ip, int is_v6,
+    uint64_t server_id, int action_running, const struct allowlist *al,
+    int64_t now)
 {
 	struct world_fip *f;
 
@@ -485,8 +483,8 @@ backoff_fail(struct world_backoff *b, int64_t now)
 }
 
 void
-world_move_result(struct world *w, const char *node,
-    enum world_move_result r, int64_t now)
+world_move_result(struct world *w, const char *node, enum world_move_result r,
+    int64_t now)
 {
 	struct world_node *n;
 

@@ -106,7 +106,7 @@ test_foreign_unexpired_lease_is_respected(void **state)
 	elect_init(&e, "me_1", 15000, 10000, 2000, fake_send, NULL, 0);
 	elect_tick(&e, 0);
 	answer(&e, RES_OK, &l, 0);
-	assert_int_equal(io.n, 1);	/* no write */
+	assert_int_equal(io.n, 1); /* no write */
 	assert_false(e.leader);
 	/* client-go jitter: next poll in retry x [1, 2.2). */
 	gap = e.next_try - 0;
@@ -117,7 +117,7 @@ test_foreign_unexpired_lease_is_respected(void **state)
 	answer(&e, RES_OK, &l, 14000);
 	assert_int_equal(io.n, 2);
 	elect_tick(&e, e.next_try);
-	answer(&e, RES_OK, &l, 28000);	/* unchanged, 14 s after seen */
+	answer(&e, RES_OK, &l, 28000); /* unchanged, 14 s after seen */
 	assert_int_equal(io.n, 3);
 	assert_false(e.leader);
 }
@@ -125,8 +125,8 @@ test_foreign_unexpired_lease_is_respected(void **state)
 static void
 test_expired_by_local_observation_is_taken(void **state)
 {
-	struct msg_lease l = held("go_abc", 15, "2020-01-01T00:00:00.000000Z",
-	    3, "7");
+	struct msg_lease l =
+	    held("go_abc", 15, "2020-01-01T00:00:00.000000Z", 3, "7");
 	struct elect e;
 	struct msg_lease w;
 
@@ -137,15 +137,15 @@ test_expired_by_local_observation_is_taken(void **state)
 	answer(&e, RES_OK, &l, 0);
 	assert_int_equal(io.n, 1);
 	elect_tick(&e, e.next_try);
-	answer(&e, RES_OK, &l, 15000);	/* same spec, 15 s later */
+	answer(&e, RES_OK, &l, 15000); /* same spec, 15 s later */
 	assert_int_equal(io.n, 3);
 	assert_int_equal(io.type[2], MSG_KUBE_LEASE_UPDATE_REQ);
 	w = io.lease[2];
 	assert_string_equal(w.holder, "me_1");
 	assert_int_equal(w.transitions, 4);
-	assert_string_equal(w.rv, "7");	/* optimistic concurrency */
+	assert_string_equal(w.rv, "7"); /* optimistic concurrency */
 	assert_string_equal(w.acquire_time, w.renew_time);
-	answer(&e, RES_CONFLICT, NULL, 15010);	/* lost the race */
+	answer(&e, RES_CONFLICT, NULL, 15010); /* lost the race */
 	assert_false(e.leader);
 }
 
@@ -211,7 +211,7 @@ test_leader_seeing_other_holder_stops_at_once(void **state)
 	(void)state;
 	lead(&e, 0);
 	elect_tick(&e, 2000);
-	answer(&e, RES_CONFLICT, NULL, 2000);	/* fast path fails */
+	answer(&e, RES_CONFLICT, NULL, 2000); /* fast path fails */
 	assert_int_equal(io.type[io.n - 1], MSG_KUBE_LEASE_GET_REQ);
 	answer(&e, RES_OK, &l, 2001);
 	assert_false(e.leader);
@@ -280,17 +280,18 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_creates_missing_lease_and_leads,
 		    setup),
-		cmocka_unit_test_setup(test_foreign_unexpired_lease_is_respected,
-		    setup),
-		cmocka_unit_test_setup(test_expired_by_local_observation_is_taken,
-		    setup),
+		cmocka_unit_test_setup(
+		    test_foreign_unexpired_lease_is_respected, setup),
+		cmocka_unit_test_setup(
+		    test_expired_by_local_observation_is_taken, setup),
 		cmocka_unit_test_setup(test_leader_renews_on_fast_path, setup),
-		cmocka_unit_test_setup(test_renew_deadline_fences_writes, setup),
+		cmocka_unit_test_setup(test_renew_deadline_fences_writes,
+		    setup),
 		cmocka_unit_test_setup(
 		    test_leader_seeing_other_holder_stops_at_once, setup),
 		cmocka_unit_test_setup(test_release_empties_holder, setup),
-		cmocka_unit_test_setup(test_stale_answer_ignored_and_worker_down,
-		    setup),
+		cmocka_unit_test_setup(
+		    test_stale_answer_ignored_and_worker_down, setup),
 		cmocka_unit_test_setup(test_request_timeout, setup),
 	};
 

@@ -110,8 +110,7 @@ test_reject_oversize(void **state)
 	struct frame f;
 
 	(void)state;
-	assert_int_equal(frame_parse(out, FRAME_MAX + 1, &f),
-	    FRAME_ERR_TOOBIG);
+	assert_int_equal(frame_parse(out, FRAME_MAX + 1, &f), FRAME_ERR_TOOBIG);
 }
 
 static size_t
@@ -172,8 +171,7 @@ test_reject_direction(void **state)
 
 	(void)state;
 	assert_int_equal(frame_parse(out, n, &f), 0);
-	assert_int_equal(frame_decode(&f, MSG_TO_SUP, &d),
-	    FRAME_ERR_DIRECTION);
+	assert_int_equal(frame_decode(&f, MSG_TO_SUP, &d), FRAME_ERR_DIRECTION);
 	assert_int_equal(frame_decode(&f, MSG_TO_WORKER, &d), 0);
 }
 
@@ -242,24 +240,29 @@ test_reject_string_cases(void **state)
 	(void)state;
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, ok, 5, MSG_TO_SUP), 0);
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, unterminated, 5,
-	    MSG_TO_SUP), FRAME_ERR_UNTERMINATED);
+			     MSG_TO_SUP),
+	    FRAME_ERR_UNTERMINATED);
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, nul, 5, MSG_TO_SUP),
 	    FRAME_ERR_NUL);
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, shortstr, 5,
-	    MSG_TO_SUP), FRAME_ERR_SHORT);
+			     MSG_TO_SUP),
+	    FRAME_ERR_SHORT);
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, trailing, 5,
-	    MSG_TO_SUP), FRAME_ERR_TRAILING);
+			     MSG_TO_SUP),
+	    FRAME_ERR_TRAILING);
 	/* A string exactly as long as its field leaves no room for NUL. */
 	memset(big, 'x', sizeof(big));
 	big[0] = 0;
 	big[1] = PROTO_NAME_MAX;
 	big[sizeof(big) - 1] = 0;
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, big, sizeof(big),
-	    MSG_TO_SUP), FRAME_ERR_SIZE);
+			     MSG_TO_SUP),
+	    FRAME_ERR_SIZE);
 	big[1] = PROTO_NAME_MAX - 1;
 	big[2 + PROTO_NAME_MAX - 1] = 0;
 	assert_int_equal(decode_hand(MSG_KUBE_NODE_DEL, big, sizeof(big) - 1,
-	    MSG_TO_SUP), 0);
+			     MSG_TO_SUP),
+	    0);
 }
 
 static void
@@ -272,7 +275,7 @@ test_reject_array_count(void **state)
 
 	(void)state;
 	assert_int_equal(frame_encode(MSG_HC_FIPS_ANS, 0, &a, out, &n), 0);
-	countpos = n - 1;	/* empty array: count is the last byte */
+	countpos = n - 1; /* empty array: count is the last byte */
 	out[countpos] = PROTO_FIPS_MAX + 1;
 	assert_int_equal(frame_parse(out, n, &f), 0);
 	assert_int_equal(frame_decode(&f, MSG_TO_SUP, &d), FRAME_ERR_COUNT);
@@ -360,7 +363,8 @@ test_socket_oversize_datagram(void **state)
 	assert_int_equal(frame_socketpair(sv), 0);
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	memset(big, 0, sizeof(big));
-	assert_int_equal(send(sv[0], big, sizeof(big), 0), (ssize_t)sizeof(big));
+	assert_int_equal(send(sv[0], big, sizeof(big), 0),
+	    (ssize_t)sizeof(big));
 	assert_int_equal(frame_recv(sv[1], buf, &f), FRAME_ERR_TOOBIG);
 	close(sv[0]);
 	close(sv[1]);
