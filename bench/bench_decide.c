@@ -9,10 +9,10 @@
 #include "supervisor/decide.h"
 #include "supervisor/world.h"
 
-#define NODES		5000
-#define ITERATIONS	2000
-#define GOAL_P99_US	1000.0
-#define T0		((int64_t)1000 * 1000 * 1000)
+#define NODES 5000
+#define ITERATIONS 2000
+#define GOAL_P99_US 1000.0
+#define T0 ((int64_t)1000 * 1000 * 1000)
 
 static double
 now_us(void)
@@ -36,7 +36,7 @@ put(struct world *w, unsigned i, int labelled, int cordoned)
 {
 	char name[32], pod[40];
 	struct world_node_facts f = { name, 1000 + i, "10.1.0.1", "", 1,
-	    cordoned, 0, 1, labelled };
+		cordoned, 0, 1, labelled };
 
 	snprintf(name, sizeof(name), "node-%05u", i);
 	snprintf(pod, sizeof(pod), "agent-%05u", i);
@@ -89,10 +89,9 @@ measure(const char *name, const struct world *w, const struct decide_cfg *cfg)
 	}
 	qsort(us, ITERATIONS, sizeof(us[0]), cmp_double);
 	printf("%-10s %-8s %5zu %9.1f %9.1f %9.1f  %s\n", name,
-	    decide_outcome_name(plan.outcome), plan.n_steps,
-	    us[ITERATIONS / 2], us[ITERATIONS * 99 / 100],
-	    us[ITERATIONS - 1], us[ITERATIONS * 99 / 100] < GOAL_P99_US ?
-	    "ok" : "GOAL MISSED");
+	    decide_outcome_name(plan.outcome), plan.n_steps, us[ITERATIONS / 2],
+	    us[ITERATIONS * 99 / 100], us[ITERATIONS - 1],
+	    us[ITERATIONS * 99 / 100] < GOAL_P99_US ? "ok" : "GOAL MISSED");
 }
 
 static void
@@ -126,7 +125,7 @@ main(void)
 	cfg.n_additional = 2;
 	w = build(&build_ms);
 	printf("bench_decide: %d nodes, %d iterations per scenario; "
-	    "world built (%d node + %d pod upserts, shuffled) in %.1f ms\n",
+	       "world built (%d node + %d pod upserts, shuffled) in %.1f ms\n",
 	    NODES, ITERATIONS, NODES, NODES, build_ms);
 	printf("%-10s %-8s %5s %9s %9s %9s\n", "scenario", "outcome", "steps",
 	    "median_us", "p99_us", "max_us");
