@@ -345,6 +345,18 @@ class Cluster:
                 return l
         return None
 
+    def secrets_in_logs(self):
+        """Names of the logs (replicas' and fakes') that contain either
+        token: never a secret in a log line."""
+        toks = [open(os.path.join(d, "token"), "rb").read().strip()
+                for d in (self.kdir, self.hdir)]
+        bad = []
+        for r in self.replicas:
+            with open(r.log_path, "rb") as f:
+                data = f.read()
+            bad += [r.name for t in toks if t and t in data]
+        return bad
+
     @staticmethod
     def wait(cond, timeout, step=0.05):
         end = time.monotonic() + timeout

@@ -27,6 +27,7 @@ class Base(unittest.TestCase):
 
     def tearDown(self):
         try:
+            self.assertEqual(self.c.secrets_in_logs(), [], "a token reached a log")
             self.assertLessEqual(self.c.max_labelled(), 1,
                                  "two nodes labelled at once: %s" %
                                  [h for h in self.c.label_history() if len(h["nodes"]) > 1])

@@ -34,7 +34,10 @@ class Running(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.c.close()
+        try:
+            assert cls.c.secrets_in_logs() == [], "a token reached a log"
+        finally:
+            cls.c.close()
 
     def start(self, binary=BIN, env=None, extra=()):
         r = self.c.replica("sup-%d" % len(self.c.replicas), extra, binary, env)
