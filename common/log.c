@@ -27,6 +27,9 @@ static const char *const level_names[] = { "debug", "info", "warn", "error" };
 void
 log_init(const char *component, int json, enum log_level level)
 {
+	/* gmtime_r may load the time zone on first use: do it now, before
+	 * a worker's sandbox forbids opening files. */
+	tzset();
 	snprintf(lc.component, sizeof(lc.component), "%s", component);
 	lc.json = json;
 	lc.level = level;

@@ -152,7 +152,7 @@ LAYOUT(target_l, msg_probe_target, target_f);
 
 static const struct msg_field probe_f[] = {
 	STR(msg_probe_result, node), U8(msg_probe_result, ok),
-	U32(msg_probe_result, usec),
+	U32(msg_probe_result, usec), U32(msg_probe_result, failed),
 };
 LAYOUT(probe_l, msg_probe_result, probe_f);
 

@@ -113,34 +113,57 @@ on_sync(struct sup *s, const struct msg_kube_sync *y, int end, int64_t now)
 	}
 }
 
+static int
+probed(const struct world_node *n)
+{
+	return (n->candidate || n->labelled) &&
+	    (n->internal_ip[0] != '\0' || n->external_ip[0] != '\0');
+}
+
+/*
+ * The whole target list, BEGIN .. END.  Thousands of targets do not fit
+ * a socket buffer at once, so a full socket pauses the list at a cursor
+ * and the loop resumes it when the socket is writable; END carries the
+ * number of targets really sent.
+ */
 static void
 send_targets(struct sup *s)
 {
 	struct worker *w = &s->w[WORKER_PROBE];
+	struct ctl *c = &s->ctl;
 	struct msg_probe_target t;
 	struct msg_probe_sync y = { 0 };
 	const struct world_node *n;
 	size_t i;
+	int r;
 
-	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
-		if ((n->candidate || n->labelled) &&
-		    (n->internal_ip[0] != '\0' || n->external_ip[0] != '\0'))
-			y.count++;
-	if (proc_send(w, MSG_PROBE_TARGETS_BEGIN, 0, &y) != 0)
-		return;
-	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++) {
-		if (!(n->candidate || n->labelled) ||
-		    (n->internal_ip[0] == '\0' && n->external_ip[0] == '\0'))
+	if (!c->probe_sending) {
+		for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++)
+			y.count += probed(n);
+		if (proc_send_nb(w, MSG_PROBE_TARGETS_BEGIN, 0, &y) != 0)
+			return;
+		c->probe_sending = 1;
+		c->probe_dirty = 0;
+		c->probe_cursor = 0;
+		c->probe_sent = 0;
+	}
+	for (; (n = world_node_at(s->world, c->probe_cursor)) != NULL;
+	    c->probe_cursor++) {
+		if (!probed(n))
 			continue;
 		memset(&t, 0, sizeof(t));
 		str_copy(t.node, sizeof(t.node), n->name);
 		str_copy(t.addr1, sizeof(t.addr1), n->internal_ip);
 		str_copy(t.addr2, sizeof(t.addr2), n->external_ip);
-		if (proc_send(w, MSG_PROBE_TARGET, 0, &t) != 0)
+		if ((r = proc_send_nb(w, MSG_PROBE_TARGET, 0, &t)) != 0) {
+			c->probe_sending = r > 0;	/* full: resume later */
 			return;
+		}
+		c->probe_sent++;
 	}
-	if (proc_send(w, MSG_PROBE_TARGETS_END, 0, &y) == 0)
-		s->ctl.probe_dirty = 0;
+	y.count = c->probe_sent;
+	if ((r = proc_send_nb(w, MSG_PROBE_TARGETS_END, 0, &y)) != 1)
+		c->probe_sending = 0;
 }
 
 /* ---- Floating IP reads ---------------------------------------------- */
@@ -549,7 +572,8 @@ ctl_tick(struct sup *s, int64_t now)
 	struct ctl *c = &s->ctl;
 	int lead = sup_can_write(s, now);
 
-	if (c->probe_dirty && c->nodes_synced && s->w[WORKER_PROBE].ready)
+	if ((c->probe_dirty || c->probe_sending) && c->nodes_synced &&
+	    s->w[WORKER_PROBE].ready)
 		send_targets(s);
 	if (!lead) {
 		if (c->running)
@@ -616,6 +640,10 @@ ctl_worker_down(struct sup *s, int kind, int64_t now)
 
 	if (kind == WORKER_K8S)
 		c->kube_api_ok = 0;
+	if (kind == WORKER_PROBE) {
+		c->probe_sending = 0;	/* the new one gets a whole list */
+		c->probe_dirty = 1;
+	}
 	if (kind == WORKER_HCLOUD && c->fips_inflight)
 		fips_finished(s, 0, now);
 	if (c->wait_seq != 0 && c->wait_kind == kind) {
@@ -656,8 +684,9 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 		return;
 	case MSG_PROBE_RESULT:
 		world_probe_result(s->world, p->probe.node, p->probe.ok, now);
-		if (!p->probe.ok)
-			metrics_probe_failed(&s->m, p->probe.node);
+		if (p->probe.failed > 0)
+			metrics_probe_failed(&s->m, p->probe.node,
+			    p->probe.failed);
 		break;
 	case MSG_HC_FIPS_ANS:
 		if (seq == c->fips_seq && c->fips_inflight)

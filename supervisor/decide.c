@@ -403,22 +403,23 @@ static void
 say_move(const struct decide_cfg *cfg, int64_t now, const struct scan *s,
     const struct world_node *gw, struct plan *p)
 {
-	char why[WORLD_NAME_MAX + 96];
+	char buf[WORLD_NAME_MAX + 96];
+	const char *kind = "the lowest-named eligible candidate";
+	const char *why = "no labelled node";
 
-	if (gw->labelled)
+	if (gw->labelled) {
 		plan_say(p, DECIDE_MOVE,
-		    "move the primary to %s: it is fit "
-		    "and labelled but does not hold it",
+		    "move the primary to %s: it is fit and labelled but "
+		    "does not hold it",
 		    gw->name);
-	else
-		plan_say(p, DECIDE_MOVE, "move the primary to %s, %s: %s",
-		    gw->name,
-		    gw == s->elig_holder
-			? "the eligible holder"
-			: "the lowest-named eligible candidate",
-		    s->unfit == NULL
-			? "no labelled node"
-			: describe(cfg, s->unfit, now, why, sizeof(why)));
+		return;
+	}
+	if (gw == s->elig_holder)
+		kind = "the eligible holder";
+	if (s->unfit != NULL)
+		why = describe(cfg, s->unfit, now, buf, sizeof(buf));
+	plan_say(p, DECIDE_MOVE, "move the primary to %s, %s: %s", gw->name,
+	    kind, why);
 }
 
 /* Rule 5: strip, assign and wait, label; or wait out the backoff. */
@@ -426,22 +427,18 @@ static void
 plan_move(const struct world *w, const struct decide_cfg *cfg, int64_t now,
     const struct scan *s, const struct world_node *gw, struct plan *p)
 {
+	int64_t skip_end = add_sat(gw->refused_at, cfg->refusal_skip_ms);
 	char a[24];
 
 	if (skipped(cfg, gw, now)) {
 		plan_say(p, DECIDE_BACKOFF,
-		    "%s refused an assignment (4xx): "
-		    "skipped for %s more",
-		    gw->name,
-		    dur(a, sizeof(a),
-			add_sat(gw->refused_at, cfg->refusal_skip_ms) - now));
+		    "%s refused an assignment (4xx): skipped for %s more",
+		    gw->name, dur(a, sizeof(a), skip_end - now));
 		return;
 	}
 	if (in_backoff(cfg, &gw->move, now)) {
 		plan_say(p, DECIDE_BACKOFF,
-		    "move to %s retried in %s after %u "
-		    "failure(s)",
-		    gw->name,
+		    "move to %s retried in %s after %u failure(s)", gw->name,
 		    dur(a, sizeof(a), backoff_end(cfg, &gw->move) - now),
 		    gw->move.failures);
 		return;
@@ -463,13 +460,13 @@ plan_label_holder(const struct scan *s, struct plan *p)
 {
 	if (s->holder != NULL)
 		plan_say(p, DECIDE_LABEL_HOLDER,
-		    "after the failed assignment "
-		    "label %s, which holds the primary",
+		    "after the failed assignment label %s, which holds the "
+		    "primary",
 		    s->holder->name);
 	else
 		plan_say(p, DECIDE_LABEL_HOLDER,
-		    "after the failed assignment "
-		    "no node holds the primary: no label");
+		    "after the failed assignment no node holds the primary: "
+		    "no label");
 	if (add_strips(p, s, s->holder, "label only the real holder") == 0 &&
 	    s->holder != NULL && !s->holder->labelled)
 		add_step(p, PLAN_SET_LABEL, s->holder, 0, 0,
@@ -484,8 +481,8 @@ plan_no_choice(const struct decide_cfg *cfg, int64_t now, const struct scan *s,
 
 	if (s->fit != NULL)
 		plan_say(p, DECIDE_NO_CANDIDATE,
-		    "no eligible candidate: %s is "
-		    "fit and labelled but has no hcloud:// providerID",
+		    "no eligible candidate: %s is fit and labelled but has no "
+		    "hcloud:// providerID",
 		    s->fit->name);
 	else if (s->unfit != NULL)
 		plan_say(p, DECIDE_NO_CANDIDATE, "no eligible candidate: %s",
@@ -534,6 +531,7 @@ decide(const struct world *w, const struct decide_cfg *cfg, int64_t now,
     struct plan *p)
 {
 	const struct world_fip *primary;
+	const char *why;
 	struct scan s;
 
 	if (w == NULL || cfg == NULL || p == NULL) {
@@ -546,12 +544,11 @@ decide(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 		plan_say(p, DECIDE_PRIMARY_UNKNOWN, "primary not read yet");
 		return 0;
 	}
-	if (w->reread_primary || primary->action_running) {
-		plan_say(p, DECIDE_REREAD, "%s",
-		    primary->action_running
-			? "an action is running on the primary"
-			: "the last assignment failed or its result is "
-			  "unknown");
+	if (primary->action_running || w->reread_primary) {
+		why = "the last assignment failed or its result is unknown";
+		if (primary->action_running)
+			why = "an action is running on the primary";
+		plan_say(p, DECIDE_REREAD, "%s", why);
 		add_step(p, PLAN_REREAD_FIPS, NULL, 0, 0,
 		    "learn where the primary really is");
 		return 0;
@@ -559,8 +556,8 @@ decide(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 	p->fips_refused = refused_mask(w, cfg);
 	if (!primary->in_allowlist) {
 		plan_say(p, DECIDE_ALLOWLIST_REFUSED,
-		    "primary %s is outside "
-		    "--egress-ip-allowlist: writing nothing",
+		    "primary %s is outside --egress-ip-allowlist: writing "
+		    "nothing",
 		    primary->ip);
 		return 0;
 	}

@@ -17,17 +17,22 @@ struct decide_cfg {
 	int64_t refusal_skip_ms; /* 10 min after a refusing 4xx */
 };
 
+/*
+ * The steps each outcome may carry. Events belong to outcome changes and are
+ * the caller's; a plan holds API writes (and the re-read) only.
+ */
 enum decide_outcome {
-	DECIDE_PRIMARY_UNKNOWN, /* primary not read yet: no steps */
-	DECIDE_REREAD, /* re-read the primary first: REREAD_FIPS */
-	DECIDE_ALLOWLIST_REFUSED, /* rule 1: no steps */
-	DECIDE_LABEL_HOLDER, /* after a failed move: label the real holder */
-	DECIDE_HOLDING, /* rule 2: no steps */
-	DECIDE_NO_CANDIDATE, /* rule 3, no choice: no steps */
-	DECIDE_STEADY, /* rule 4, labels right; maybe additional */
-	DECIDE_RELABEL, /* rule 4 with label writes */
-	DECIDE_MOVE, /* rule 5 */
-	DECIDE_BACKOFF /* rule 5, target in backoff or skipped */
+	DECIDE_PRIMARY_UNKNOWN, /* primary not read yet: none */
+	DECIDE_REREAD, /* failed/unknown move or busy primary: REREAD_FIPS */
+	DECIDE_ALLOWLIST_REFUSED, /* rule 1: none */
+	/* strips, SET_LABEL of the holder; then world_label_holder_done() */
+	DECIDE_LABEL_HOLDER,
+	DECIDE_HOLDING, /* rule 2: none */
+	DECIDE_NO_CANDIDATE, /* rule 3, no choice: none */
+	DECIDE_STEADY, /* rule 4, labels right: ASSIGN_ADDITIONAL only */
+	DECIDE_RELABEL, /* rule 4: strips, SET_LABEL, ASSIGN_ADDITIONAL */
+	DECIDE_MOVE, /* rule 5: strips, ASSIGN, SET_LABEL, ASSIGN_ADDITIONAL */
+	DECIDE_BACKOFF /* rule 5, target in backoff or skipped: none */
 };
 
 enum plan_op {
@@ -120,8 +125,9 @@ const char *decide_outcome_name(enum decide_outcome);
 const char *plan_op_name(enum plan_op);
 
 /*
- * One line for logs and dry-run ("strip label from node-a: stale label");
- * the dry-run prefixes "would ". Returns 0, or -1 (errno ERANGE, EINVAL).
+ * One line for logs and the dry-run ("strip the active label from node-a:
+ * stale active label"), which prefixes "would ". Returns 0, or -1 (errno
+ * ERANGE when it does not fit, EINVAL).
  */
 int plan_format_step(const struct plan_step *, char *buf, size_t len);
 

@@ -65,7 +65,7 @@ fail_cmp(const void *a, const void *b)
 /* Failed probe reports per node; sorted so lookups stay cheap with
  * thousands of nodes. */
 void
-metrics_probe_failed(struct sup_metrics *m, const char *node)
+metrics_probe_failed(struct sup_metrics *m, const char *node, uint32_t count)
 {
 	struct sup_fail key, *f, *n;
 
@@ -74,7 +74,7 @@ metrics_probe_failed(struct sup_metrics *m, const char *node)
 		return;
 	f = bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
 	if (f != NULL) {
-		f->n++;
+		f->n += count;
 		return;
 	}
 	if (m->n_fails == m->cap_fails) {
@@ -86,7 +86,7 @@ metrics_probe_failed(struct sup_metrics *m, const char *node)
 		m->fails = n;
 		m->cap_fails = cap;
 	}
-	key.n = 1;
+	key.n = count;
 	m->fails[m->n_fails++] = key;
 	qsort(m->fails, m->n_fails, sizeof(*m->fails), fail_cmp);
 }
@@ -203,7 +203,7 @@ static void
 api_metrics(struct prom *p, const struct sup *s)
 {
 	static const char *const apis[] = { "", "kubernetes", "hcloud" };
-	char code[8];
+	char code[16];
 	int a, c;
 
 	prom_family(p, "stable_egressd_api_requests_total", PROM_COUNTER,
@@ -212,7 +212,7 @@ api_metrics(struct prom *p, const struct sup *s)
 		for (c = 0; c < 600; c++) {
 			if (s->m.api_req[a][c] == 0)
 				continue;
-			snprintf(code, sizeof(code), "%d", c);
+			str_fmt(code, sizeof(code), "%d", c);
 			prom_sample(p, (double)s->m.api_req[a][c], "api",
 			    apis[a], "code", code, NULL);
 		}

@@ -162,6 +162,21 @@ proc_next_seq(struct worker *w)
 }
 
 int
+proc_send_nb(struct worker *w, uint16_t type, uint32_t seq,
+    const void *payload)
+{
+	if (w->fd == -1) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (frame_send(w->fd, type, seq, payload) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 1;
+	return proc_send(w, type, seq, payload);
+}
+
+int
 proc_send(struct worker *w, uint16_t type, uint32_t seq, const void *payload)
 {
 	if (w->fd == -1) {

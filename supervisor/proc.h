@@ -63,6 +63,10 @@ void proc_describe(int status, char *buf, size_t len);
 const char *proc_reason_name(enum proc_reason);
 /* Next request seq for w (never 0: 0 marks unsolicited frames). */
 uint32_t proc_next_seq(struct worker *w);
+/* Like proc_send, but a full socket is not a failure: returns 1 and
+ * sends nothing, so the caller can resume when it is writable. */
+int proc_send_nb(struct worker *w, uint16_t type, uint32_t seq,
+    const void *payload);
 /* Send a frame to a running worker; on failure the worker is killed
  * (PROTOCOL) and -1 returned. */
 int

@@ -49,6 +49,9 @@ struct ctl {
 	int dirty; /* the world changed: decide again */
 	int64_t decide_at; /* time alone changes the decision */
 	int probe_dirty; /* probe targets must be re-sent */
+	int probe_sending;	/* a list is half sent */
+	size_t probe_cursor;	/* next world index to send */
+	uint32_t probe_sent;	/* targets sent since BEGIN */
 	struct plan plan;
 	size_t step; /* next step to run */
 	int running; /* a plan is being carried out */
@@ -129,7 +132,8 @@ void ctl_event(struct sup *, const char *node, int warning, const char *reason,
 /* metrics.c: /metrics, /healthz and /readyz */
 int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);
-void metrics_probe_failed(struct sup_metrics *, const char *node);
+void metrics_probe_failed(struct sup_metrics *, const char *node,
+    uint32_t n);
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 void metrics_free(struct sup_metrics *);
 

@@ -46,7 +46,8 @@ pollset_build(struct sup *s, struct pollset *ps, int with_http)
 			continue;
 		ps->wfd[k] = (int)ps->n;
 		ps->fds[ps->n].fd = s->w[k].fd;
-		ps->fds[ps->n++].events = POLLIN;
+		ps->fds[ps->n++].events = POLLIN |
+		    (k == WORKER_PROBE && s->ctl.probe_sending ? POLLOUT : 0);
 	}
 	if (!with_http)
 		return;
@@ -286,6 +287,7 @@ run(struct sup *s)
 		log_discard();
 		cfg_print(s->cfg, stdout);
 		fflush(stdout);
+		s->stopping = 1;
 		shutdown_all(s, buf);
 		free(buf);
 		return 0;

@@ -9,8 +9,9 @@
 #include "world.h"
 
 struct world_pod {
-	char name[WORLD_NAME_MAX + 1]; /* first: the sort key */
+	char name[WORLD_NAME_MAX + 1]; /* the sort key */
 	char node[WORLD_NAME_MAX + 1];
+	uint32_t node_hash; /* of node: most compares stop there */
 	int ready;
 	unsigned int gen;
 };
@@ -170,16 +171,35 @@ node_find(const struct world *w, const char *name)
 	return found ? w->nodes[pos] : NULL;
 }
 
-/* Only when a node appears: pods may have been listed before it. */
+/* FNV-1a: only to skip most string compares in count_ready_pods(). */
+static uint32_t
+name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
+
+/*
+ * Only when a node appears: pods may have been listed before it. Linear in
+ * the pods, so a first sync of 5,000 pods before 5,000 nodes costs 25M
+ * integer compares once (~40 ms); nodes seen again never get here.
+ */
 static unsigned int
 count_ready_pods(const struct world *w, const char *node)
 {
+	uint32_t h = name_hash(node);
 	unsigned int n = 0;
 	size_t i;
 
-	for (i = 0; i < w->n_pods; i++)
-		if (w->pods[i]->ready && strcmp(w->pods[i]->node, node) == 0)
+	for (i = 0; i < w->n_pods; i++) {
+		const struct world_pod *p = w->pods[i];
+
+		if (p->ready && p->node_hash == h && strcmp(p->node, node) == 0)
 			n++;
+	}
 	return n;
 }
 
@@ -363,6 +383,7 @@ world_pod_upsert(struct world *w, const char *pod_name, const char *node_name,
 	}
 	memcpy(p->node, node_name, nlen);
 	p->node[nlen] = '\0';
+	p->node_hash = name_hash(p->node);
 	p->ready = ready != 0;
 	p->gen = w->pod_gen;
 	pod_bind(w, p);

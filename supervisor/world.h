@@ -51,7 +51,7 @@ struct world_backoff {
 };
 
 struct world_node {
-	char name[WORLD_NAME_MAX + 1]; /* first: the sort key */
+	char name[WORLD_NAME_MAX + 1]; /* the sort key */
 	size_t name_len;
 	uint64_t server_id;
 	char internal_ip[WORLD_IP_MAX];

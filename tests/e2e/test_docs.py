@@ -59,6 +59,7 @@ def unroff(s):
     s = re.sub(r"\\f[BIRP]", "", s)
     s = s.replace("\\-", "-").replace("\\e", "\\").replace("\\(dq", '"')
     s = s.replace("\\(mu", "x").replace("\\&", "").replace("\\%", "")
+    s = s.replace("\\:", "")
     return s
 
 
@@ -261,6 +262,19 @@ class Security(unittest.TestCase):
             got = dict(re.findall(r"`([a-z0-9_]+)` \(([A-Z0-9]+)", r))
             self.assertEqual(got, refused,
                              "docs/security.md, %s: refused" % w)
+
+    def test_never_allowed(self):
+        # docs/security.md promises no worker can call these.
+        never = {"execve", "execveat", "ptrace", "bind", "listen", "accept",
+                 "accept4", "mount", "kill", "tkill", "setuid", "setgid",
+                 "setresuid", "setresgid", "setreuid", "setregid"}
+        self.assertIn("`execve`, `ptrace`, `bind`, `listen`, `accept`",
+                      " ".join(read(SEC).split()))
+        for w in WORKERS:
+            if not os.path.exists(os.path.join(ROOT, w, "sandbox.c")):
+                continue
+            allowed, _ = sandbox_rules(w)
+            self.assertEqual(allowed & never, set(), w)
 
 
 class Portable(unittest.TestCase):

@@ -232,6 +232,16 @@ class FakeCase(unittest.TestCase):
     def setUp(self):
         self.fake.clear_faults()
 
+    def settle(self, n=2):
+        """Until n watches are open and each saw a bookmark: a watch that
+        ends within 1 s without events is an error (client-go), and a
+        fault set now must hit the next request, not a first watch."""
+        deadline = time.monotonic() + 5
+        while self.fake.state()["watches"] < n:
+            self.assertLess(time.monotonic(), deadline, "watches not open")
+            time.sleep(0.05)
+        time.sleep(1.3)
+
 
 class TestNodes(FakeCase):
 
@@ -334,6 +344,7 @@ class TestNodes(FakeCase):
     def test_gone_relists_without_losing_a_change(self):
         w = self.start_worker()
         w.snapshot()
+        self.settle()
         t0 = time.time()
         self.fake.add_fault({"gone_next_watch": 2})
         self.fake.close_watches("drop")
@@ -348,18 +359,18 @@ class TestNodes(FakeCase):
     def test_dropped_watch_rewatches_from_rv(self):
         w = self.start_worker()
         w.snapshot()
-        # A watch that ends within 1 s without events is an error
-        # (client-go): let a bookmark arrive first.
-        time.sleep(1.5)
+        self.settle()
         t0 = time.time()
         self.fake.close_watches("drop")
         self.fake.create_node({"name": "after-drop", "labels": dict([CAND])})
         w.node("after-drop")
         self.assertEqual(lists(self.fake, t0), [], "dropped watch relisted")
-        time.sleep(1.5)
+        self.settle()
         self.fake.close_watches("clean")
         self.fake.patch_node("after-drop", {"ready": "False"})
-        self.assertEqual(w.node("after-drop")["flags"], NODE_F["candidate"])
+        w.expect(lambda f: f[0] == "MSG_KUBE_NODE" and f[2]["name"] ==
+                 "after-drop" and f[2]["flags"] == NODE_F["candidate"], 5,
+                 "NODE after-drop not ready")
         self.assertEqual(lists(self.fake, t0), [], "clean end relisted")
 
     def test_bookmarks_advance_rv(self):
@@ -384,6 +395,7 @@ class TestNodes(FakeCase):
     def test_throttled_watch_honours_retry_after(self):
         w = self.start_worker()
         w.snapshot()
+        self.settle()
         self.fake.add_fault({"fail": {"count": 1, "mode": "429",
                                       "retry_after": 2,
                                       "path": "watch=true.*candidate"}})
@@ -407,6 +419,7 @@ class TestNodes(FakeCase):
     def test_stalled_watch_is_restarted(self):
         w = self.start_worker(watch_stall_s="2")
         w.snapshot()
+        self.settle()
         self.fake.add_fault({"stall_watches": True})
         t0 = time.time()
         time.sleep(3.5)

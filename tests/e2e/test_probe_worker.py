@@ -90,7 +90,7 @@ class Stuck:
         self.s.bind((host, port))
         self.s.listen(0)
         self.fill = []
-        while len(self.fill) < 4:
+        for _ in range(8):
             c = socket.socket()
             c.setblocking(False)
             c.connect_ex((host, port))
@@ -99,7 +99,8 @@ class Stuck:
                 c.close()       # its SYN was dropped: the queue is full
                 break
             self.fill.append(c)
-        assert self.fill, "could not fill the accept queue"
+        else:
+            raise AssertionError("the accept queue never filled")
 
     def drain(self):
         """Accept what is queued, so the next SYN is answered again."""
@@ -136,8 +137,10 @@ class Worker:
         self.err = tempfile.TemporaryFile()
         argv = [binary or TEST_BIN, "--worker", "probe"] + [
             "%s=%s" % kv for kv in a.items()]
-        # close_fds=False: fd 3 is made in child(); Python's own fds are
-        # close-on-exec anyway, so nothing else leaks into the worker.
+        # close_fds=False: fd 3 is made in child(), and close_fds would
+        # close it again (so peer.spawn_worker only works when the
+        # socket already is fd 3).  Python's own fds are close-on-exec
+        # anyway, so nothing else leaks into the worker.
         self.proc = subprocess.Popen(
             argv, env={"STABLE_EGRESSD_WORKER": "probe"}, preexec_fn=child,
             close_fds=False, stdin=subprocess.DEVNULL, stderr=self.err)
@@ -474,7 +477,7 @@ class ProbeWorkerTest(unittest.TestCase):
         self.assertEqual(w.wait(), 1)      # an unexpected frame, no call
         self.assertIn("unexpected frame", json.dumps(w.logs()))
 
-    def test_stop_and_continue_survives(self):
+    def test_stop_continue_and_ctrl_c_survive(self):
         # poll() with a timeout resumes through restart_syscall after
         # SIGCONT; stop it inside poll, not on its way there.
         w = self.ready()
@@ -487,6 +490,7 @@ class ProbeWorkerTest(unittest.TestCase):
         os.kill(w.pid, signal.SIGSTOP)
         time.sleep(0.1)
         os.kill(w.pid, signal.SIGCONT)
+        os.kill(w.pid, signal.SIGINT)   # Ctrl-C: the supervisor decides
         time.sleep(0.1)
         w.peer.send("MSG_PING_REQ", {"nonce": 9}, seq=4)
         self.assertEqual(w.peer.recv_until("MSG_PING_ANS", 1), (4, {"nonce": 9}))

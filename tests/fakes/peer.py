@@ -52,7 +52,7 @@ HC_ANS = [("u8", "result"), ("u16", "code"), ("u32", "retry_after_ms"),
           ("str", "err", 512)]
 PROBE_SYNC = [("u32", "count")]
 TARGET = [("str", "node", 254), ("str", "addr1", 64), ("str", "addr2", 64)]
-PROBE = [("str", "node", 254), ("u8", "ok"), ("u32", "usec")]
+PROBE = [("str", "node", 254), ("u8", "ok"), ("u32", "usec"), ("u32", "failed")]
 
 TYPES = {
     "MSG_HELLO": (1, HELLO), "MSG_PING_REQ": (2, PING), "MSG_PING_ANS": (3, PING),
@@ -193,9 +193,12 @@ def spawn_worker(binary, name, args, env=None, stderr=None):
     e.update(env or {})
 
     def child():
+        # dup2 clears close-on-exec on fd 3, and close_fds=False keeps
+        # Popen from closing it again after this hook.
         os.dup2(theirs.fileno(), 3)
+        os.set_inheritable(3, True)
 
-    proc = subprocess.Popen(argv, env=e, preexec_fn=child, pass_fds=(theirs.fileno(),),
+    proc = subprocess.Popen(argv, env=e, preexec_fn=child, close_fds=False,
                             stdin=subprocess.DEVNULL, stderr=stderr)
     theirs.close()
     return proc, Peer(ours)
