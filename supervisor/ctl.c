@@ -174,7 +174,7 @@ read_fips(struct sup *s, int reread, int64_t now)
 	struct msg_hc_fip_id z = { 0 };
 	struct ctl *c = &s->ctl;
 
-	if (c->fips_inflight)
+	if (c->fips_inflight || now < c->hc_not_before)
 		return;
 	if ((c->fips_seq =
 		    sup_request(s, WORKER_HCLOUD, MSG_HC_FIPS_REQ, &z)) == 0)
@@ -182,6 +182,18 @@ read_fips(struct sup *s, int reread, int64_t now)
 	c->fips_inflight = 1;
 	c->reread = reread;
 	c->step_deadline = now + STEP_READ_MS;
+}
+
+/* A 429 from Hetzner: the worker never retries, so the pause is kept
+ * here, for every request to that API (the budget is per project). */
+static void
+hc_answer(struct sup *s, uint8_t result, uint32_t retry_after_ms,
+    const struct msg_ratelimit *rl, int64_t now)
+{
+	s->m.rl = *rl;
+	if (result == RES_THROTTLED)
+		s->ctl.hc_not_before = now +
+		    (retry_after_ms > 1000 ? retry_after_ms : 1000);
 }
 
 static void
@@ -219,7 +231,7 @@ on_fips(struct sup *s, const struct msg_hc_fips_ans *a, int64_t now)
 	struct msg_hc_fip_id q;
 	int i, idx, check = 0;
 
-	s->m.rl = a->rl;
+	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
 	if (a->result != RES_OK) {
 		log_warn("floating IP read failed", "err", a->err, NULL);
 		fips_finished(s, 0, now);
@@ -262,7 +274,7 @@ on_action(struct sup *s, const struct msg_hc_ans *a, int64_t now)
 {
 	const struct msg_fip *f = &s->ctl.pending_primary;
 
-	s->m.rl = a->rl;
+	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
 	if (a->result != RES_OK) {
 		log_warn("action check failed", "fip", f->name, "err", a->err,
 		    NULL);
@@ -431,7 +443,7 @@ assign_result(struct sup *s, const struct plan_step *st,
 	const struct world_fip *f = world_fip_get(s->world, st->fip);
 	char code[16], note[PROTO_NOTE_MAX];
 
-	s->m.rl = a->rl;
+	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
 	snprintf(code, sizeof(code), "%u", a->code);
 	if (st->op == PLAN_ASSIGN_ADDITIONAL) {
 		world_additional_result(s->world, st->fip, r == WORLD_MOVE_OK,
@@ -528,6 +540,19 @@ world_ready(const struct sup *s)
 	    (!s->dcfg.prepared_gate || s->ctl.pods_synced);
 }
 
+static int
+needs_hcloud(const struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_steps; i++)
+		if (p->steps[i].op == PLAN_ASSIGN ||
+		    p->steps[i].op == PLAN_ASSIGN_ADDITIONAL ||
+		    p->steps[i].op == PLAN_REREAD_FIPS)
+			return 1;
+	return 0;
+}
+
 static void
 run_decide(struct sup *s, int64_t now)
 {
@@ -539,8 +564,13 @@ run_decide(struct sup *s, int64_t now)
 	ctl_announce(s, &c->plan, now);
 	if (c->plan.n_steps == 0 || s->cfg->dry_run)
 		return;
-	if (c->plan.outcome == DECIDE_REREAD && now < c->next_reread) {
-		c->dirty = 1; /* pace re-reads while an action runs */
+	if ((c->plan.outcome == DECIDE_REREAD && now < c->next_reread) ||
+	    (needs_hcloud(&c->plan) && now < c->hc_not_before)) {
+		/* Pace re-reads while an action runs, and every Hetzner
+		 * request after a 429. */
+		if (c->next_reread < c->hc_not_before)
+			c->next_reread = c->hc_not_before;
+		c->dirty = 1;
 		return;
 	}
 	c->running = 1;

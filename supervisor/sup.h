@@ -71,6 +71,7 @@ struct ctl {
 	struct msg_fip pending_primary; /* held until the action check */
 	int64_t next_resync;
 	int64_t next_reread;
+	int64_t hc_not_before;		/* after a 429: Hetzner paced */
 	int64_t first_evidence; /* when the current trouble began */
 	/* what was last logged/announced, to act on transitions only */
 	enum decide_outcome last_outcome;
