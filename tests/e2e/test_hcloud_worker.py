@@ -362,6 +362,15 @@ class HcloudWorkerTest(unittest.TestCase):
         self.assertEqual(ans["requests"], 1)
         self.assertEqual([m for m, _, _ in self.api_log()], ["GET"])
 
+    def test_assign_refuses_unconfigured_floating_ip(self):
+        # Only configured Floating IPs move, whatever id the supervisor
+        # sends: a compromised supervisor cannot take another one.
+        w = self.ready(fips="egress-v4")
+        ans, _ = w.call("MSG_HC_ASSIGN_REQ", {"fip_id": FIP_V6, "server_id": NODE_A})
+        self.assertResult(ans, "REFUSED")
+        self.assertIn("not a configured", ans["err"])
+        self.assertEqual([m for m, _, _ in self.api_log()], ["GET"])
+
     def test_assign_action_error(self):
         self.fake.script_actions(outcome="error", delay=0.2, message="no route today")
         w = self.ready()
