@@ -20,7 +20,8 @@ int log_parse_level(const char *);
 int log_enabled(enum log_level);
 
 /* Hold lines in memory until log_release() (start-up chatter must not
- * precede a one-line configuration error); log_discard() drops them. */
+ * precede a one-line configuration error); log_discard() drops them.
+ * Releasing when nothing is held is a cheap no-op. */
 void log_hold(void);
 void log_release(void);
 void log_discard(void);

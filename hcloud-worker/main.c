@@ -347,6 +347,10 @@ warm_resolver(void)
 static int
 on_ping(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 {
+	/* Start-up lines stay held until the supervisor's first PING: it
+	 * pings only once every worker is ready, so a sibling's credential
+	 * error remains the daemon's only line. */
+	log_release();
 	return frame_send(ctx->fd, MSG_PING_ANS, seq, &p->ping);
 }
 
@@ -597,7 +601,6 @@ hc_main(int fd, int argc, char **argv)
 	}
 	if (send_hello(fd, HELLO_READY, "") != 0)
 		fatal("sending HELLO");
-	log_release();
 	rc = loop(&ctx, a.check ? HC_S_CHECK : HC_S_READY);
 out_free:
 	hc_client_free(&ctx.client);

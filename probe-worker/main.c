@@ -182,6 +182,10 @@ on_ping(struct probe_ctx *ctx, uint32_t seq, const union msg_payload *m,
     int64_t now)
 {
 	(void)now;
+	/* Start-up lines stay held until the supervisor's first PING: it
+	 * pings only once every worker is ready, so a sibling's credential
+	 * error remains the daemon's only line. */
+	log_release();
 	/* Answered by flush() before the loop sleeps again. */
 	ctx->pong_due = 1;
 	ctx->pong_seq = seq;
@@ -437,6 +441,5 @@ probe_main(int fd, int argc, char **argv)
 		    NULL);
 	if (hello(fd, HELLO_READY, "", pid) == -1)
 		fatal("sending HELLO");
-	log_release();
 	return loop(&ctx);
 }

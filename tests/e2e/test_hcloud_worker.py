@@ -175,6 +175,7 @@ class HcloudWorkerTest(unittest.TestCase):
         w = self.worker(**kw)
         h = w.hello()
         self.assertEqual(h["status"], HELLO_READY, h["err"])
+        w.ping()    # as the supervisor does: releases held log lines
         return w
 
     def api_log(self):

@@ -255,6 +255,10 @@ class ProbeWorkerTest(unittest.TestCase):
         h = w.hello()
         self.assertEqual((h["status"], h["worker"], h["version"]), (0, 3, 1), h)
         self.assertEqual(h["pid"], w.pid)
+        # The supervisor pings once every worker is ready; only then does
+        # a worker release its held start-up log lines.
+        w.peer.send("MSG_PING_REQ", {"nonce": 1}, seq=999)
+        w.peer.recv_until("MSG_PING_ANS", 2)
         return w
 
     def up(self, accept=True):

@@ -1,0 +1,853 @@
+/* decode.c: Kubernetes JSON (nodes, pods, leases, Status, watch events) */
+#include <arpa/inet.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/str.h"
+#include "kube.h"
+
+#define RV_NUM_MAX	UINT64_C(0xffffffffffffffff)
+#define SERVER_ID_MAX	((UINT64_C(1) << 53) - 1)
+
+const char *
+kube_strerror(int err)
+{
+	static const char *const msgs[] = {
+		"ok", "not JSON or truncated", "wrong JSON type",
+		"required field missing", "number out of range",
+		"longer than the protocol allows", "malformed value",
+		"not valid UTF-8", "unknown watch event type",
+	};
+
+	if (err > 0 || err < KUBE_ERR_MIN)
+		return "unknown decode error";
+	return msgs[-err];
+}
+
+/* ---- syntax checks ---- */
+
+int
+kube_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k, len;
+	uint32_t cp, min;
+
+	while (i < n) {
+		if (p[i] == 0)
+			return 0;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			len = 2, cp = p[i] & 0x1f, min = 0x80;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			len = 3, cp = p[i] & 0x0f, min = 0x800;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			len = 4, cp = p[i] & 0x07, min = 0x10000;
+		} else
+			return 0;
+		if (n - i < len)
+			return 0;
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		/* Overlong forms, surrogates and beyond U+10FFFF. */
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+static int
+is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int
+is_alnum(char c)
+{
+	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* One DNS-1123 label of s[0..n): [a-z0-9]([-a-z0-9]*[a-z0-9])? */
+static int
+dns_label(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 63 || !is_lower_alnum(s[0]) ||
+	    !is_lower_alnum(s[n - 1]))
+		return 0;
+	for (i = 1; i + 1 < n; i++)
+		if (!is_lower_alnum(s[i]) && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+dns_subdomain(const char *s, size_t n)
+{
+	const char *dot;
+	size_t left = n;
+
+	if (n == 0 || n > 253)
+		return 0;
+	while ((dot = memchr(s, '.', left)) != NULL) {
+		if (!dns_label(s, (size_t)(dot - s)))
+			return 0;
+		left -= (size_t)(dot - s) + 1;
+		s = dot + 1;
+	}
+	return dns_label(s, left);
+}
+
+int
+kube_name_valid(const char *s)
+{
+	return dns_subdomain(s, strlen(s));
+}
+
+int
+kube_label_name_valid(const char *s)
+{
+	return dns_label(s, strlen(s));
+}
+
+/* Label name part or value: alphanumeric ends, [-_.] inside, <= 63. */
+static int
+label_token(const char *s, size_t n, int allow_empty)
+{
+	size_t i;
+
+	if (n == 0)
+		return allow_empty;
+	if (n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
+		return 0;
+	for (i = 1; i + 1 < n; i++)
+		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
+		    s[i] != '.')
+			return 0;
+	return 1;
+}
+
+int
+kube_sel_parse(const char *s, struct kube_sel *out)
+{
+	const char *eq = strchr(s, '='), *slash, *name;
+	size_t klen;
+
+	memset(out, 0, sizeof(*out));
+	if (eq == NULL)
+		return -1;
+	klen = (size_t)(eq - s);
+	if (klen >= sizeof(out->key))
+		return -1;
+	slash = memchr(s, '/', klen);
+	name = slash == NULL ? s : slash + 1;
+	if (slash != NULL && !dns_subdomain(s, (size_t)(slash - s)))
+		return -1;
+	if (!label_token(name, (size_t)(eq - name), 0) ||
+	    !label_token(eq + 1, strlen(eq + 1), 1))
+		return -1;
+	memcpy(out->key, s, klen);
+	out->key[klen] = '\0';
+	return str_copy(out->value, sizeof(out->value), eq + 1);
+}
+
+int
+kube_urlenc(const char *src, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	unsigned char c;
+
+	for (; *src != '\0'; src++) {
+		c = (unsigned char)*src;
+		if (is_alnum((char)c) || c == '-' || c == '.' || c == '_' ||
+		    c == '~') {
+			if (o + 1 >= outlen)
+				return -1;
+			out[o++] = (char)c;
+			continue;
+		}
+		if (o + 3 >= outlen)
+			return -1;
+		out[o++] = '%';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 0xf];
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+int
+kube_sel_query(const struct kube_sel *sel, char *out, size_t outlen)
+{
+	char raw[KUBE_KEY_MAX + KUBE_VALUE_MAX + 1];
+	int n;
+
+	n = snprintf(raw, sizeof(raw), "%s=%s", sel->key, sel->value);
+	if (n < 0 || (size_t)n >= sizeof(raw))
+		return -1;
+	return kube_urlenc(raw, out, outlen);
+}
+
+static int
+digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+static int
+num2(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+int
+kube_microtime_valid(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+	int year, mon, day, leap;
+
+	/* 2026-03-01T10:04:58.517204Z: the API server's fixed layout. */
+	if (strlen(s) != 27 || !digits(s, 4) || s[4] != '-' ||
+	    !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
+	    s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' ||
+	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2) ||
+	    s[19] != '.' || !digits(s + 20, 6) || s[26] != 'Z')
+		return 0;
+	year = num2(s) * 100 + num2(s + 2);
+	mon = num2(s + 5);
+	day = num2(s + 8);
+	if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1])
+		return 0;
+	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	if (mon == 2 && day == 29 && !leap)
+		return 0;
+	return num2(s + 11) < 24 && num2(s + 14) < 60 && num2(s + 17) < 60;
+}
+
+/* Canonical decimal: digits only, no leading zero, at most 20 digits. */
+static int
+decimal(const char *s, uint64_t max, uint64_t *out)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 20 || !digits(s, n) || (s[0] == '0' && n > 1))
+		return -1;
+	return str_to_u64(s, max, out);
+}
+
+uint64_t
+kube_provider_id(const char *s)
+{
+	uint64_t id;
+
+	/* hcloud://bm-<n> (legacy Robot), hrobot://, trailing bytes: not
+	 * a cloud server we could move a Floating IP to. */
+	if (!str_prefix(s, "hcloud://"))
+		return 0;
+	if (decimal(s + 9, SERVER_ID_MAX, &id) != 0 || id == 0)
+		return 0;
+	return id;
+}
+
+uint64_t
+kube_rv_number(const char *rv)
+{
+	uint64_t v;
+
+	return decimal(rv, RV_NUM_MAX, &v) == 0 ? v : 0;
+}
+
+/* ---- field access ---- */
+
+#define FIELD_REQUIRED	1
+
+static int
+get_obj(const cJSON *o, const char *key, int req, const cJSON **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return req ? KUBE_ERR_MISSING : 0;
+	if (!cJSON_IsObject(v))
+		return KUBE_ERR_TYPE;
+	*out = v;
+	return 0;
+}
+
+static int
+get_arr(const cJSON *o, const char *key, const cJSON **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return KUBE_ERR_TYPE;
+	*out = v;
+	return 0;
+}
+
+/* A string field copied into out[outlen]; absent/null gives "". */
+static int
+get_str(const cJSON *o, const char *key, int req, char *out, size_t outlen)
+{
+	const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+	size_t n;
+
+	out[0] = '\0';
+	if (v == NULL || cJSON_IsNull(v))
+		return req ? KUBE_ERR_MISSING : 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return KUBE_ERR_TYPE;
+	n = strlen(v->valuestring);
+	if (n >= outlen)
+		return KUBE_ERR_LONG;
+	if (!kube_utf8_valid(v->valuestring, n))
+		return KUBE_ERR_UTF8;
+	memcpy(out, v->valuestring, n + 1);
+	return 0;
+}
+
+/* A borrowed string; absent/null gives NULL. */
+static int
+peek_str(const cJSON *o, const char *key, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = NULL;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return KUBE_ERR_TYPE;
+	*out = v->valuestring;
+	return 0;
+}
+
+static int
+get_uint(const cJSON *o, const char *key, uint32_t max, uint32_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	double d;
+
+	*out = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v))
+		return KUBE_ERR_TYPE;
+	d = v->valuedouble;
+	if (!isfinite(d) || d < 0 || d > (double)max || floor(d) != d)
+		return KUBE_ERR_RANGE;
+	*out = (uint32_t)d;
+	return 0;
+}
+
+static int
+get_bool(const cJSON *o, const char *key, int *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	*out = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsBool(v))
+		return KUBE_ERR_TYPE;
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
+
+static int
+get_name(const cJSON *meta, char *out, size_t outlen)
+{
+	int r;
+
+	if ((r = get_str(meta, "name", FIELD_REQUIRED, out, outlen)) != 0)
+		return r;
+	return kube_name_valid(out) ? 0 : KUBE_ERR_SYNTAX;
+}
+
+static int
+get_rv(const cJSON *meta, uint64_t *rv)
+{
+	char s[PROTO_RV_MAX];
+	int r;
+
+	if ((r = get_str(meta, "resourceVersion", 0, s, sizeof(s))) != 0)
+		return r;
+	*rv = kube_rv_number(s);
+	return 0;
+}
+
+/* status.conditions[type == Ready].status == "True" */
+static int
+ready_condition(const cJSON *status, int *ready)
+{
+	const cJSON *conds, *c;
+	const char *type, *st;
+	int r;
+
+	*ready = 0;
+	if (status == NULL)
+		return 0;
+	if ((r = get_arr(status, "conditions", &conds)) != 0 || conds == NULL)
+		return r;
+	cJSON_ArrayForEach(c, conds) {
+		if (!cJSON_IsObject(c))
+			return KUBE_ERR_TYPE;
+		if ((r = peek_str(c, "type", &type)) != 0 ||
+		    (r = peek_str(c, "status", &st)) != 0)
+			return r;
+		if (type != NULL && strcmp(type, "Ready") == 0) {
+			*ready = st != NULL && strcmp(st, "True") == 0;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* labels[key] == value; a label that is not a string is malformed. */
+static int
+label_is(const cJSON *labels, const struct kube_sel *sel, int *is)
+{
+	const char *v;
+	int r;
+
+	*is = 0;
+	if (labels == NULL || sel == NULL || sel->key[0] == '\0')
+		return 0;
+	if ((r = peek_str(labels, sel->key, &v)) != 0)
+		return r;
+	*is = v != NULL && strcmp(v, sel->value) == 0;
+	return 0;
+}
+
+static int
+ip_valid(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* First address of each type we keep; malformed ones are errors. */
+static int
+node_addresses(const cJSON *status, struct msg_kube_node *m,
+    const char **where)
+{
+	const cJSON *addrs, *a;
+	char type[32], ip[PROTO_IP_MAX];
+	char *dst;
+	int r;
+
+	*where = "status.addresses";
+	if (status == NULL)
+		return 0;
+	if ((r = get_arr(status, "addresses", &addrs)) != 0 || addrs == NULL)
+		return r;
+	cJSON_ArrayForEach(a, addrs) {
+		if (!cJSON_IsObject(a))
+			return KUBE_ERR_TYPE;
+		if ((r = get_str(a, "type", 0, type, sizeof(type))) != 0 &&
+		    r != KUBE_ERR_LONG)
+			return r;
+		if (r != 0 || (strcmp(type, "InternalIP") != 0 &&
+		    strcmp(type, "ExternalIP") != 0))
+			continue;
+		dst = type[0] == 'I' ? m->internal_ip : m->external_ip;
+		if (dst[0] != '\0')
+			continue;
+		if ((r = get_str(a, "address", FIELD_REQUIRED, ip,
+		    sizeof(ip))) != 0)
+			return r;
+		if (!ip_valid(ip))
+			return KUBE_ERR_SYNTAX;
+		memcpy(dst, ip, strlen(ip) + 1);
+	}
+	return 0;
+}
+
+static int
+node_meta(const cJSON *meta, const struct kube_sel *cand,
+    const struct kube_sel *active, struct kube_node_obj *out,
+    const char **where)
+{
+	const cJSON *labels, *del;
+	int r, is;
+
+	*where = "metadata.resourceVersion";
+	if ((r = get_rv(meta, &out->rv)) != 0)
+		return r;
+	*where = "metadata.deletionTimestamp";
+	del = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp");
+	if (del != NULL && !cJSON_IsNull(del)) {
+		if (!cJSON_IsString(del))
+			return KUBE_ERR_TYPE;
+		out->m.flags |= NODE_F_DELETING;
+	}
+	*where = "metadata.labels";
+	if ((r = get_obj(meta, "labels", 0, &labels)) != 0)
+		return r;
+	if ((r = label_is(labels, cand, &is)) != 0)
+		return r;
+	out->m.flags |= is ? NODE_F_CANDIDATE : 0;
+	if ((r = label_is(labels, active, &is)) != 0)
+		return r;
+	out->m.flags |= is ? NODE_F_ACTIVE : 0;
+	return 0;
+}
+
+int
+kube_decode_node(const cJSON *o, const struct kube_sel *cand,
+    const struct kube_sel *active, struct kube_node_obj *out,
+    const char **where)
+{
+	const cJSON *meta, *spec, *status;
+	const char *pid;
+	int r, v;
+
+	memset(out, 0, sizeof(*out));
+	*where = "object";
+	if (!cJSON_IsObject(o))
+		return KUBE_ERR_TYPE;
+	*where = "metadata";
+	if ((r = get_obj(o, "metadata", FIELD_REQUIRED, &meta)) != 0)
+		return r;
+	*where = "metadata.name";
+	if ((r = get_name(meta, out->m.name, sizeof(out->m.name))) != 0)
+		return r;
+	if ((r = node_meta(meta, cand, active, out, where)) != 0)
+		return r;
+	*where = "spec";
+	if ((r = get_obj(o, "spec", 0, &spec)) != 0)
+		return r;
+	if (spec != NULL) {
+		*where = "spec.unschedulable";
+		if ((r = get_bool(spec, "unschedulable", &v)) != 0)
+			return r;
+		out->m.flags |= v ? NODE_F_UNSCHED : 0;
+		*where = "spec.providerID";
+		if ((r = peek_str(spec, "providerID", &pid)) != 0)
+			return r;
+		out->m.server_id = pid ? kube_provider_id(pid) : 0;
+	}
+	*where = "status";
+	if ((r = get_obj(o, "status", 0, &status)) != 0)
+		return r;
+	*where = "status.conditions";
+	if ((r = ready_condition(status, &v)) != 0)
+		return r;
+	out->m.flags |= v ? NODE_F_READY : 0;
+	return node_addresses(status, &out->m, where);
+}
+
+int
+kube_decode_pod(const cJSON *o, struct kube_pod_obj *out, const char **where)
+{
+	const cJSON *meta, *spec, *status;
+	int r, ready;
+
+	memset(out, 0, sizeof(*out));
+	*where = "object";
+	if (!cJSON_IsObject(o))
+		return KUBE_ERR_TYPE;
+	*where = "metadata";
+	if ((r = get_obj(o, "metadata", FIELD_REQUIRED, &meta)) != 0)
+		return r;
+	*where = "metadata.name";
+	if ((r = get_name(meta, out->m.name, sizeof(out->m.name))) != 0)
+		return r;
+	*where = "metadata.resourceVersion";
+	if ((r = get_rv(meta, &out->rv)) != 0)
+		return r;
+	*where = "spec";
+	if ((r = get_obj(o, "spec", 0, &spec)) != 0)
+		return r;
+	*where = "spec.nodeName";
+	if (spec != NULL && (r = get_str(spec, "nodeName", 0, out->m.node,
+	    sizeof(out->m.node))) != 0)
+		return r;
+	if (out->m.node[0] != '\0' && !kube_name_valid(out->m.node))
+		return KUBE_ERR_SYNTAX;
+	*where = "status";
+	if ((r = get_obj(o, "status", 0, &status)) != 0)
+		return r;
+	*where = "status.conditions";
+	if ((r = ready_condition(status, &ready)) != 0)
+		return r;
+	out->m.ready = (uint8_t)ready;
+	return 0;
+}
+
+static int
+lease_time(const cJSON *spec, const char *key, char *out, size_t outlen)
+{
+	int r;
+
+	if ((r = get_str(spec, key, 0, out, outlen)) != 0)
+		return r;
+	return out[0] == '\0' || kube_microtime_valid(out) ? 0 :
+	    KUBE_ERR_SYNTAX;
+}
+
+int
+kube_decode_lease(const cJSON *o, struct msg_lease *out, const char **where)
+{
+	const cJSON *meta, *spec;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	*where = "object";
+	if (!cJSON_IsObject(o))
+		return KUBE_ERR_TYPE;
+	*where = "metadata";
+	if ((r = get_obj(o, "metadata", FIELD_REQUIRED, &meta)) != 0)
+		return r;
+	*where = "metadata.resourceVersion";
+	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, out->rv,
+	    sizeof(out->rv))) != 0)
+		return r;
+	*where = "spec";
+	if ((r = get_obj(o, "spec", 0, &spec)) != 0 || spec == NULL)
+		return r;
+	*where = "spec.holderIdentity";
+	if ((r = get_str(spec, "holderIdentity", 0, out->holder,
+	    sizeof(out->holder))) != 0)
+		return r;
+	*where = "spec.leaseDurationSeconds";
+	if ((r = get_uint(spec, "leaseDurationSeconds", INT32_MAX,
+	    &out->duration_s)) != 0)
+		return r;
+	*where = "spec.acquireTime";
+	if ((r = lease_time(spec, "acquireTime", out->acquire_time,
+	    sizeof(out->acquire_time))) != 0)
+		return r;
+	*where = "spec.renewTime";
+	if ((r = lease_time(spec, "renewTime", out->renew_time,
+	    sizeof(out->renew_time))) != 0)
+		return r;
+	*where = "spec.leaseTransitions";
+	return get_uint(spec, "leaseTransitions", INT32_MAX, &out->transitions);
+}
+
+/* cJSON turns "\u0000" into a NUL that would silently cut a string:
+ * a Lease is small, so look for it in the raw text. */
+static int
+has_escaped_nul(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 6 <= n; i++)
+		if (s[i] == '\\' && s[i + 1] == 'u' &&
+		    memcmp(s + i + 2, "0000", 4) == 0)
+			return 1;
+	return 0;
+}
+
+int
+kube_decode_lease_body(const char *body, size_t n, struct msg_lease *out,
+    const char **where)
+{
+	cJSON *root;
+	int r;
+
+	*where = "body";
+	memset(out, 0, sizeof(*out));
+	if (has_escaped_nul(body, n))
+		return KUBE_ERR_SYNTAX;
+	if ((root = cJSON_ParseWithLength(body, n)) == NULL)
+		return KUBE_ERR_JSON;
+	r = kube_decode_lease(root, out, where);
+	cJSON_Delete(root);
+	return r;
+}
+
+/* Keep printable ASCII and valid UTF-8 sequences; control bytes and
+ * broken sequences become '?'.  Cut at a character boundary. */
+static void
+sanitize(const char *s, char *out, size_t outlen)
+{
+	size_t i = 0, o = 0, k, len;
+	unsigned char c;
+
+	while (s[i] != '\0' && o + 1 < outlen) {
+		c = (unsigned char)s[i];
+		len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
+		    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		for (k = 1; len > 1 && k < len; k++)
+			if (s[i + k] == '\0')
+				len = 0;
+		if (len == 0 || (len > 1 && !kube_utf8_valid(s + i, len)) ||
+		    (len == 1 && (c < 0x20 || c == 0x7f))) {
+			out[o++] = '?';
+			i += len == 0 ? 1 : len;
+			continue;
+		}
+		if (o + len >= outlen)
+			break;
+		memcpy(out + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	out[o] = '\0';
+}
+
+int
+kube_decode_status(const cJSON *o, struct kube_status *out)
+{
+	const cJSON *details;
+	const char *s;
+	uint32_t code;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!cJSON_IsObject(o))
+		return KUBE_ERR_TYPE;
+	if ((r = get_uint(o, "code", 999, &code)) != 0)
+		return r;
+	out->code = (int)code;
+	if ((r = peek_str(o, "reason", &s)) != 0)
+		return r;
+	if (s != NULL)
+		sanitize(s, out->reason, sizeof(out->reason));
+	if ((r = peek_str(o, "message", &s)) != 0)
+		return r;
+	if (s != NULL)
+		sanitize(s, out->message, sizeof(out->message));
+	if ((r = get_obj(o, "details", 0, &details)) != 0)
+		return r;
+	if (details != NULL)
+		return get_uint(details, "retryAfterSeconds", 86400,
+		    &out->retry_after_s);
+	return 0;
+}
+
+int
+kube_decode_status_body(const char *body, size_t n, struct kube_status *out)
+{
+	cJSON *root;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (body == NULL || (root = cJSON_ParseWithLength(body, n)) == NULL)
+		return KUBE_ERR_JSON;
+	r = kube_decode_status(root, out);
+	cJSON_Delete(root);
+	return r;
+}
+
+void
+kube_doc_free(struct kube_doc *d)
+{
+	cJSON_Delete(d->root);
+	free(d->cont);
+	memset(d, 0, sizeof(*d));
+}
+
+static int
+event_type(const char *s)
+{
+	static const struct {
+		const char *name;
+		int type;
+	} types[] = {
+		{ "ADDED", KUBE_EV_ADDED }, { "MODIFIED", KUBE_EV_MODIFIED },
+		{ "DELETED", KUBE_EV_DELETED },
+		{ "BOOKMARK", KUBE_EV_BOOKMARK }, { "ERROR", KUBE_EV_ERROR },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(s, types[i].name) == 0)
+			return types[i].type;
+	return 0;
+}
+
+int
+kube_decode_event(const char *line, size_t n, struct kube_doc *d)
+{
+	const cJSON *meta, *obj;
+	char type[16];
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if ((d->root = cJSON_ParseWithLength(line, n)) == NULL)
+		return KUBE_ERR_JSON;
+	if (!cJSON_IsObject(d->root))
+		return KUBE_ERR_TYPE;
+	if ((r = get_str(d->root, "type", FIELD_REQUIRED, type,
+	    sizeof(type))) != 0)
+		return r == KUBE_ERR_LONG ? KUBE_ERR_EVENT : r;
+	if ((d->type = event_type(type)) == 0)
+		return KUBE_ERR_EVENT;
+	if ((r = get_obj(d->root, "object", FIELD_REQUIRED, &obj)) != 0)
+		return r;
+	d->object = obj;
+	if (d->type == KUBE_EV_ERROR)
+		return 0;
+	if ((r = get_obj(obj, "metadata", FIELD_REQUIRED, &meta)) != 0)
+		return r;
+	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, d->rv,
+	    sizeof(d->rv))) != 0)
+		return r;
+	return d->rv[0] == '\0' ? KUBE_ERR_MISSING : 0;
+}
+
+int
+kube_decode_list(const char *body, size_t n, struct kube_doc *d)
+{
+	const cJSON *meta, *items;
+	const char *cont;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	if ((d->root = cJSON_ParseWithLength(body, n)) == NULL)
+		return KUBE_ERR_JSON;
+	if (!cJSON_IsObject(d->root))
+		return KUBE_ERR_TYPE;
+	if ((r = get_obj(d->root, "metadata", FIELD_REQUIRED, &meta)) != 0)
+		return r;
+	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, d->rv,
+	    sizeof(d->rv))) != 0)
+		return r;
+	if (d->rv[0] == '\0')
+		return KUBE_ERR_MISSING;
+	if ((r = peek_str(meta, "continue", &cont)) != 0)
+		return r;
+	if (cont != NULL && cont[0] != '\0') {
+		if (strlen(cont) >= KUBE_CONTINUE_MAX)
+			return KUBE_ERR_LONG;
+		if ((d->cont = strdup(cont)) == NULL)
+			return KUBE_ERR_JSON;
+	}
+	/* Go encodes an empty slice as null in some versions. */
+	if ((r = get_arr(d->root, "items", &items)) != 0)
+		return r;
+	if (cJSON_GetObjectItemCaseSensitive(d->root, "items") == NULL)
+		return KUBE_ERR_MISSING;
+	d->object = items;
+	return 0;
+}
