@@ -288,7 +288,7 @@ struct msg_probe_target { /* MSG_PROBE_TARGET */
 struct msg_probe_result { /* MSG_PROBE_RESULT */
 	char node[PROTO_NAME_MAX];
 	uint8_t ok;
-	uint32_t usec;	 /* connect time, or time to failure */
+	uint32_t usec; /* connect time, or time to failure */
 	uint32_t failed; /* failed probes since the previous report */
 };
 

@@ -148,7 +148,7 @@ send_targets(struct sup *s)
 		c->probe_sent = 0;
 	}
 	for (; (n = world_node_at(s->world, c->probe_cursor)) != NULL;
-	    c->probe_cursor++) {
+	     c->probe_cursor++) {
 		if (!probed(n))
 			continue;
 		memset(&t, 0, sizeof(t));
@@ -156,7 +156,7 @@ send_targets(struct sup *s)
 		str_copy(t.addr1, sizeof(t.addr1), n->internal_ip);
 		str_copy(t.addr2, sizeof(t.addr2), n->external_ip);
 		if ((r = proc_send_nb(w, MSG_PROBE_TARGET, 0, &t)) != 0) {
-			c->probe_sending = r > 0;	/* full: resume later */
+			c->probe_sending = r > 0; /* full: resume later */
 			return;
 		}
 		c->probe_sent++;
@@ -192,8 +192,8 @@ hc_answer(struct sup *s, uint8_t result, uint32_t retry_after_ms,
 {
 	s->m.rl = *rl;
 	if (result == RES_THROTTLED)
-		s->ctl.hc_not_before = now +
-		    (retry_after_ms > 1000 ? retry_after_ms : 1000);
+		s->ctl.hc_not_before =
+		    now + (retry_after_ms > 1000 ? retry_after_ms : 1000);
 }
 
 static void
@@ -671,7 +671,7 @@ ctl_worker_down(struct sup *s, int kind, int64_t now)
 	if (kind == WORKER_K8S)
 		c->kube_api_ok = 0;
 	if (kind == WORKER_PROBE) {
-		c->probe_sending = 0;	/* the new one gets a whole list */
+		c->probe_sending = 0; /* the new one gets a whole list */
 		c->probe_dirty = 1;
 	}
 	if (kind == WORKER_HCLOUD && c->fips_inflight)

@@ -162,8 +162,7 @@ proc_next_seq(struct worker *w)
 }
 
 int
-proc_send_nb(struct worker *w, uint16_t type, uint32_t seq,
-    const void *payload)
+proc_send_nb(struct worker *w, uint16_t type, uint32_t seq, const void *payload)
 {
 	if (w->fd == -1) {
 		errno = ENOTCONN;

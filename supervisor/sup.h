@@ -49,9 +49,9 @@ struct ctl {
 	int dirty; /* the world changed: decide again */
 	int64_t decide_at; /* time alone changes the decision */
 	int probe_dirty; /* probe targets must be re-sent */
-	int probe_sending;	/* a list is half sent */
-	size_t probe_cursor;	/* next world index to send */
-	uint32_t probe_sent;	/* targets sent since BEGIN */
+	int probe_sending; /* a list is half sent */
+	size_t probe_cursor; /* next world index to send */
+	uint32_t probe_sent; /* targets sent since BEGIN */
 	struct plan plan;
 	size_t step; /* next step to run */
 	int running; /* a plan is being carried out */
@@ -71,7 +71,7 @@ struct ctl {
 	struct msg_fip pending_primary; /* held until the action check */
 	int64_t next_resync;
 	int64_t next_reread;
-	int64_t hc_not_before;		/* after a 429: Hetzner paced */
+	int64_t hc_not_before; /* after a 429: Hetzner paced */
 	int64_t first_evidence; /* when the current trouble began */
 	/* what was last logged/announced, to act on transitions only */
 	enum decide_outcome last_outcome;
@@ -133,8 +133,7 @@ void ctl_event(struct sup *, const char *node, int warning, const char *reason,
 /* metrics.c: /metrics, /healthz and /readyz */
 int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);
-void metrics_probe_failed(struct sup_metrics *, const char *node,
-    uint32_t n);
+void metrics_probe_failed(struct sup_metrics *, const char *node, uint32_t n);
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 void metrics_free(struct sup_metrics *);
 
