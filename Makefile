@@ -58,7 +58,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps check unit unit-plain unit-asan integration bench fuzz \
+.PHONY: all deps check unit unit-plain unit-asan integration bench fuzz fuzz-bin \
 	demo format fmt-check clean test-bin
 .SUFFIXES:
 
@@ -128,18 +128,36 @@ bench: deps all $(BENCH_BIN)
 	$(PYTHON) bench/run.py
 
 # ---- fuzzing (clang + libFuzzer), bounded --------------------------------
-$(B)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+FUZZ_CFLAGS = $(BASE) -Wno-missing-prototypes -O1 -g $(PKG_CFLAGS)
+FUZZ_OBJ := $(call obj,$(B)/fuzz,$(LIB_SRC))
+
+define fuzzobj
+$(call obj,$(B)/fuzz,$(1)): $(1) $(HDRS)
+	@mkdir -p $$(@D)
+	$(CLANG) $$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	    -c $(1) -o $$@
+endef
+$(foreach s,$(LIB_SRC),$(eval $(call fuzzobj,$(s))))
+
+$(B)/fuzz/libse.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libse.a
 	@mkdir -p $(@D)
-	$(CLANG) $(BASE) -Wno-missing-prototypes -O1 -g \
-	    -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-	    $< $(LIB_SRC) $(PKG_LIBS) -o $@
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    $< $(B)/fuzz/libse.a $(PKG_LIBS) -o $@
+
+fuzz-bin: $(FUZZ_BIN)
 
 fuzz: deps $(FUZZ_BIN)
 	$(PYTHON) tests/run.py --fuzz --fuzz-seconds $(FUZZ_SECONDS)
 
 # ---- the whole suite -----------------------------------------------------
-check: deps all test-bin unit-plain unit-asan fmt-check
-	$(PYTHON) tests/run.py --all
+# Every test, plus each fuzz target for a few seconds over its corpus so
+# the targets cannot rot; `make fuzz` is the longer campaign.
+check: deps all test-bin unit-plain unit-asan fuzz-bin fmt-check
+	$(PYTHON) tests/run.py --all --fuzz --fuzz-seconds 3
 
 demo: deps all
 	$(PYTHON) tests/demo.py
