@@ -81,6 +81,22 @@ class Running(unittest.TestCase):
             "stable_egressd_worker_restarts_total", worker="k8s-worker",
             reason="signal") == 1, 3))
 
+    def test_stopped_worker_misses_heartbeats_and_is_replaced(self):
+        r = self.start()
+        old = r.workers()["probe-worker"]
+        os.kill(old, signal.SIGSTOP)
+        try:
+            new = Cluster.wait(lambda: r.workers().get("probe-worker") not in (None, old)
+                               and r.workers().get("probe-worker"), 8, 0.05)
+        finally:
+            if os.path.exists("/proc/%d" % old):
+                os.kill(old, signal.SIGCONT)
+        self.assertTrue(new, "a silent worker was not replaced")
+        self.assertTrue(Cluster.wait(lambda: r.metric(
+            "stable_egressd_worker_restarts_total", worker="probe-worker",
+            reason="heartbeat") == 1, 3))
+        self.assertTrue(r.logged("missed heartbeats"))
+
     def test_forbidden_syscall_kills_worker_and_is_restarted(self):
         need(TEST_BIN)
         r = self.start(TEST_BIN, env={"STABLE_EGRESSD_TEST_SYSCALL": "k8s,hcloud,probe"})
