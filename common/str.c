@@ -129,3 +129,20 @@ str_fmt(char *dst, size_t len, const char *fmt, ...)
 	}
 	return 0;
 }
+
+void
+str_line(char *dst, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (dst == NULL || len == 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(dst, len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		dst[0] = '\0';
+	else if ((size_t)n >= len && len > 4)
+		memcpy(dst + len - 4, "...", 4);
+}

@@ -21,6 +21,10 @@ int str_prefix(const char *s, const char *prefix);
  * was cut to fit (dst is still NUL-terminated). */
 int str_fmt(char *dst, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* One line for an error message: like str_fmt, but a text that does
+ * not fit ends in "..." so the cut is visible; never fails. */
+void str_line(char *dst, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Value of "key=value" among argv[0..argc-1], or NULL: how a worker
  * reads the settings the supervisor passes at exec. */
 const char *str_arg(int argc, char **argv, const char *key);

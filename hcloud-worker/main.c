@@ -64,23 +64,6 @@ struct hc_handler {
 	int (*fn)(struct hc_ctx *, uint32_t, const union msg_payload *);
 };
 
-static void set_err(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* One line, deliberately cut with "..." when it does not fit. */
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	if (n >= 0 && (size_t)n >= errlen && errlen > 4)
-		memcpy(err + errlen - 4, "...", 4);
-}
-
 static int
 send_hello(int fd, int status, const char *err)
 {
@@ -106,12 +89,12 @@ parse_args(int argc, char **argv, struct hc_args *a, char *err, size_t errlen)
 	a->level = LOG_INFO;
 	if ((v = str_arg(argc, argv, "log_format")) != NULL &&
 	    (a->json = log_parse_format(v)) < 0) {
-		set_err(err, errlen, "hcloud-worker: log_format \"%s\"", v);
+		str_line(err, errlen, "hcloud-worker: log_format \"%s\"", v);
 		return -1;
 	}
 	if ((v = str_arg(argc, argv, "log_level")) != NULL &&
 	    (a->level = log_parse_level(v)) < 0) {
-		set_err(err, errlen, "hcloud-worker: log_level \"%s\"", v);
+		str_line(err, errlen, "hcloud-worker: log_level \"%s\"", v);
 		return -1;
 	}
 	a->check =
@@ -122,7 +105,7 @@ parse_args(int argc, char **argv, struct hc_args *a, char *err, size_t errlen)
 	a->fips = str_arg(argc, argv, "fips");
 	if (a->token_path == NULL || a->token_path[0] == '\0' ||
 	    a->endpoint == NULL || a->endpoint[0] == '\0') {
-		set_err(err, errlen,
+		str_line(err, errlen,
 		    "hcloud-worker: token_path and endpoint are required");
 		return -1;
 	}
@@ -152,14 +135,14 @@ parse_fips(struct hc_ctx *ctx, const char *list, char *err, size_t errlen)
 		c = strchr(p, ',');
 		n = c != NULL ? (size_t)(c - p) : strlen(p);
 		if (n == 0 || n >= PROTO_FIPNAME_MAX) {
-			set_err(err, errlen,
+			str_line(err, errlen,
 			    "hcloud-worker: fips \"%s\": an "
 			    "empty or over-long Floating IP name",
 			    all);
 			return -1;
 		}
 		if (ctx->nnames == PROTO_FIPS_MAX) {
-			set_err(err, errlen,
+			str_line(err, errlen,
 			    "hcloud-worker: fips: more than "
 			    "%d Floating IP names",
 			    PROTO_FIPS_MAX);
@@ -168,7 +151,7 @@ parse_fips(struct hc_ctx *ctx, const char *list, char *err, size_t errlen)
 		memcpy(ctx->names[ctx->nnames], p, n);
 		ctx->names[ctx->nnames][n] = '\0';
 		if (name_dup(ctx) >= 0) {
-			set_err(err, errlen,
+			str_line(err, errlen,
 			    "hcloud-worker: fips: \"%s\" "
 			    "given twice",
 			    ctx->names[ctx->nnames]);
@@ -254,7 +237,7 @@ load_token(const char *path, struct buf **out, char *err, size_t errlen)
 	const char *why = NULL;
 
 	if (read_file(path, HC_TOKEN_FILE_MAX, 1, &b) != 0) {
-		set_err(err, errlen, "hcloud token file %s: %s", path,
+		str_line(err, errlen, "hcloud token file %s: %s", path,
 		    file_strerror(errno));
 		return -1;
 	}
@@ -274,7 +257,7 @@ load_token(const char *path, struct buf **out, char *err, size_t errlen)
 		if (b->data[i] < 0x21 || b->data[i] > 0x7e)
 			why = "contains bytes not allowed in an HTTP header";
 	if (why != NULL) {
-		set_err(err, errlen, "hcloud token file %s: %s", path, why);
+		str_line(err, errlen, "hcloud token file %s: %s", path, why);
 		buf_free(b);
 		return -1;
 	}
@@ -306,13 +289,13 @@ load_ca(const char *ca_file, int https, struct buf **out, char *err,
 		path = system_cas[i] != NULL ? system_cas[i] : system_cas[0];
 	}
 	if (read_file(path, HC_CA_FILE_MAX, 0, out) != 0) {
-		set_err(err, errlen, "hcloud CA file %s: %s", path,
+		str_line(err, errlen, "hcloud CA file %s: %s", path,
 		    file_strerror(errno));
 		return -1;
 	}
 	if (memmem((*out)->data, (*out)->len, "-----BEGIN CERTIFICATE-----",
 		27) == NULL) {
-		set_err(err, errlen, "hcloud CA file %s: no PEM certificate",
+		str_line(err, errlen, "hcloud CA file %s: no PEM certificate",
 		    path);
 		buf_free(*out);
 		*out = NULL;
@@ -567,7 +550,7 @@ hc_main(int fd, int argc, char **argv)
 	log_init("hcloud-worker", a.json, (enum log_level)a.level);
 	log_hold();
 	if (setup_process(fd) != 0) {
-		set_err(err, sizeof(err), "hcloud-worker: set-up: %s",
+		str_line(err, sizeof(err), "hcloud-worker: set-up: %s",
 		    strerror(errno));
 		return fatal_error(fd, err);
 	}
@@ -585,7 +568,7 @@ hc_main(int fd, int argc, char **argv)
 	    hc_client_init(&ctx.client, a.endpoint, token, ca, err,
 		sizeof(err)) != 0) {
 		if (err[0] == '\0')
-			set_err(err, sizeof(err), "curl_global_init failed");
+			str_line(err, sizeof(err), "curl_global_init failed");
 		rc = fatal_error(fd, err);
 		goto out_free;
 	}
@@ -595,7 +578,7 @@ hc_main(int fd, int argc, char **argv)
 	if (enter_sandbox(err, sizeof(err)) != 0 ||
 	    hc_client_start(&ctx.client) != 0) {
 		if (err[0] == '\0')
-			set_err(err, sizeof(err), "curl_multi_init failed");
+			str_line(err, sizeof(err), "curl_multi_init failed");
 		rc = fatal_error(fd, err);
 		goto out_free;
 	}

@@ -83,20 +83,6 @@ status_text(int status)
 	return NULL;
 }
 
-/* Messages for httpd_open()'s caller; a cut-off message is still one. */
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	if (n < 0 && errlen > 0)
-		err[0] = '\0';
-}
-
 static void
 conn_close(struct httpd_conn *c)
 {
@@ -495,7 +481,7 @@ listen_host(const char *host, const char *port, char *err, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		set_err(err, errlen, "cannot resolve %s: %s", host,
+		str_line(err, errlen, "cannot resolve %s: %s", host,
 		    gai_strerror(r));
 		errno = EINVAL;
 		return -1;
@@ -505,7 +491,7 @@ listen_host(const char *host, const char *port, char *err, size_t errlen)
 			e = errno;
 	freeaddrinfo(res);
 	if (fd < 0) {
-		set_err(err, errlen, "cannot listen on %s:%s: %s", host, port,
+		str_line(err, errlen, "cannot listen on %s:%s: %s", host, port,
 		    strerror(e));
 		errno = e;
 	}
@@ -535,7 +521,7 @@ httpd_open(const char *bind, httpd_handler_fn *handler, void *arg, char *err,
 	int fd;
 
 	if (bind_split(bind, host, sizeof(host), port, sizeof(port)) != 0) {
-		set_err(err, errlen,
+		str_line(err, errlen,
 		    "bad listen address \"%s\": want "
 		    "host:port, :port or [v6]:port",
 		    bind);
@@ -544,14 +530,14 @@ httpd_open(const char *bind, httpd_handler_fn *handler, void *arg, char *err,
 	}
 	if (host[0] == '\0') {
 		if ((fd = listen_any((uint16_t)strtoul(port, NULL, 10))) < 0)
-			set_err(err, errlen, "cannot listen on :%s: %s", port,
+			str_line(err, errlen, "cannot listen on :%s: %s", port,
 			    strerror(errno));
 	} else
 		fd = listen_host(host, port, err, errlen);
 	if (fd < 0)
 		return NULL;
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		str_line(err, errlen, "out of memory");
 		close(fd);
 		return NULL;
 	}
