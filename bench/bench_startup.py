@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """bench_startup.py: start -> all three workers sandboxed and answering.
 
-`stable-egressd --check-config` starts the three workers, waits for each
-one's HELLO (sent after its sandbox is in place and its loop runs), prints
-the configuration and stops them: its wall time bounds the start-up from
-above.  Median of 20 runs; goal < 20 ms.
+Each run starts the daemon against the fakes and reads its "started" log
+line, which the supervisor writes once every worker has sent HELLO (sent
+after the worker's sandbox is in place and its loop runs); the figure is
+that line's timestamp minus the moment the process was spawned.  Median
+of 20 runs; goal < 20 ms.  The --check-config round trip (start, HELLO,
+orderly stop) is printed too.
 """
+import calendar
+import json
 import os
 import statistics
 import subprocess
@@ -16,23 +20,48 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import BIN, Cluster  # noqa: E402
 
 
+def started_at(line):
+    t = line["ts"]
+    return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + t[20:23])
+
+
+def one(argv):
+    t0 = time.time()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for raw in p.stderr:
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if line.get("msg") == "started":
+                return started_at(line) - t0
+        return None
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
 def main():
     c = Cluster()
     try:
-        argv = [BIN] + c.flags("bench") + ["--check-config", "--metrics-bind-address=0",
-                                           "--health-probe-bind-address=0"]
-        t = []
+        base = [BIN] + c.flags("bench") + ["--metrics-bind-address=0",
+                                           "--health-probe-bind-address=0",
+                                           "--log-level=info"]
+        up = [one(base) for _ in range(20)]
+        up = [u for u in up if u is not None]
+        chk = []
         for _ in range(20):
             t0 = time.monotonic()
-            p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t.append(time.monotonic() - t0)
-            if p.returncode != 0:
-                print("check-config failed: exit %d" % p.returncode)
-                return 1
-        print("start -> 3 workers sandboxed and answering, then clean stop "
-              "(--check-config), 20 runs:")
-        print("  median %.1f ms  min %.1f ms  max %.1f ms  (goal < 20 ms for start-up)" %
-              (statistics.median(t) * 1e3, min(t) * 1e3, max(t) * 1e3))
+            subprocess.run(base + ["--check-config"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            chk.append(time.monotonic() - t0)
+        print("start -> 3 workers sandboxed and answering, %d runs:" % len(up))
+        print("  median %.1f ms  min %.1f ms  max %.1f ms  (goal < 20 ms; log "
+              "timestamps have ms resolution)" % (statistics.median(up) * 1e3,
+                                                  min(up) * 1e3, max(up) * 1e3))
+        print("--check-config (start, HELLO from all, orderly stop), 20 runs: "
+              "median %.1f ms" % (statistics.median(chk) * 1e3))
     finally:
         c.close()
     return 0

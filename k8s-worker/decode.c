@@ -8,20 +8,21 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/str.h"
 #include "kube.h"
-
-#define RV_NUM_MAX	UINT64_C(0xffffffffffffffff)
-#define SERVER_ID_MAX	((UINT64_C(1) << 53) - 1)
 
 const char *
 kube_strerror(int err)
 {
 	static const char *const msgs[] = {
-		"ok", "not JSON or truncated", "wrong JSON type",
-		"required field missing", "number out of range",
-		"longer than the protocol allows", "malformed value",
-		"not valid UTF-8", "unknown watch event type",
+		"ok",
+		"not JSON or truncated",
+		"wrong JSON type",
+		"required field missing",
+		"number out of range",
+		"longer than the protocol allows",
+		"malformed value",
+		"not valid UTF-8",
+		"unknown watch event type",
 	};
 
 	if (err > 0 || err < KUBE_ERR_MIN)
@@ -29,260 +30,9 @@ kube_strerror(int err)
 	return msgs[-err];
 }
 
-/* ---- syntax checks ---- */
-
-int
-kube_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k, len;
-	uint32_t cp, min;
-
-	while (i < n) {
-		if (p[i] == 0)
-			return 0;
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((p[i] & 0xe0) == 0xc0) {
-			len = 2, cp = p[i] & 0x1f, min = 0x80;
-		} else if ((p[i] & 0xf0) == 0xe0) {
-			len = 3, cp = p[i] & 0x0f, min = 0x800;
-		} else if ((p[i] & 0xf8) == 0xf0) {
-			len = 4, cp = p[i] & 0x07, min = 0x10000;
-		} else
-			return 0;
-		if (n - i < len)
-			return 0;
-		for (k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		/* Overlong forms, surrogates and beyond U+10FFFF. */
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += len;
-	}
-	return 1;
-}
-
-static int
-is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static int
-is_alnum(char c)
-{
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* One DNS-1123 label of s[0..n): [a-z0-9]([-a-z0-9]*[a-z0-9])? */
-static int
-dns_label(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > 63 || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return 0;
-	return 1;
-}
-
-static int
-dns_subdomain(const char *s, size_t n)
-{
-	const char *dot;
-	size_t left = n;
-
-	if (n == 0 || n > 253)
-		return 0;
-	while ((dot = memchr(s, '.', left)) != NULL) {
-		if (!dns_label(s, (size_t)(dot - s)))
-			return 0;
-		left -= (size_t)(dot - s) + 1;
-		s = dot + 1;
-	}
-	return dns_label(s, left);
-}
-
-int
-kube_name_valid(const char *s)
-{
-	return dns_subdomain(s, strlen(s));
-}
-
-int
-kube_label_name_valid(const char *s)
-{
-	return dns_label(s, strlen(s));
-}
-
-/* Label name part or value: alphanumeric ends, [-_.] inside, <= 63. */
-static int
-label_token(const char *s, size_t n, int allow_empty)
-{
-	size_t i;
-
-	if (n == 0)
-		return allow_empty;
-	if (n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
-			return 0;
-	return 1;
-}
-
-int
-kube_sel_parse(const char *s, struct kube_sel *out)
-{
-	const char *eq = strchr(s, '='), *slash, *name;
-	size_t klen;
-
-	memset(out, 0, sizeof(*out));
-	if (eq == NULL)
-		return -1;
-	klen = (size_t)(eq - s);
-	if (klen >= sizeof(out->key))
-		return -1;
-	slash = memchr(s, '/', klen);
-	name = slash == NULL ? s : slash + 1;
-	if (slash != NULL && !dns_subdomain(s, (size_t)(slash - s)))
-		return -1;
-	if (!label_token(name, (size_t)(eq - name), 0) ||
-	    !label_token(eq + 1, strlen(eq + 1), 1))
-		return -1;
-	memcpy(out->key, s, klen);
-	out->key[klen] = '\0';
-	return str_copy(out->value, sizeof(out->value), eq + 1);
-}
-
-int
-kube_urlenc(const char *src, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	unsigned char c;
-
-	for (; *src != '\0'; src++) {
-		c = (unsigned char)*src;
-		if (is_alnum((char)c) || c == '-' || c == '.' || c == '_' ||
-		    c == '~') {
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)c;
-			continue;
-		}
-		if (o + 3 >= outlen)
-			return -1;
-		out[o++] = '%';
-		out[o++] = hex[c >> 4];
-		out[o++] = hex[c & 0xf];
-	}
-	if (o >= outlen)
-		return -1;
-	out[o] = '\0';
-	return 0;
-}
-
-int
-kube_sel_query(const struct kube_sel *sel, char *out, size_t outlen)
-{
-	char raw[KUBE_KEY_MAX + KUBE_VALUE_MAX + 1];
-	int n;
-
-	n = snprintf(raw, sizeof(raw), "%s=%s", sel->key, sel->value);
-	if (n < 0 || (size_t)n >= sizeof(raw))
-		return -1;
-	return kube_urlenc(raw, out, outlen);
-}
-
-static int
-digits(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-static int
-num2(const char *s)
-{
-	return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-int
-kube_microtime_valid(const char *s)
-{
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-		30, 31 };
-	int year, mon, day, leap;
-
-	/* 2026-03-01T10:04:58.517204Z: the API server's fixed layout. */
-	if (strlen(s) != 27 || !digits(s, 4) || s[4] != '-' ||
-	    !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
-	    s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' ||
-	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2) ||
-	    s[19] != '.' || !digits(s + 20, 6) || s[26] != 'Z')
-		return 0;
-	year = num2(s) * 100 + num2(s + 2);
-	mon = num2(s + 5);
-	day = num2(s + 8);
-	if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1])
-		return 0;
-	leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-	if (mon == 2 && day == 29 && !leap)
-		return 0;
-	return num2(s + 11) < 24 && num2(s + 14) < 60 && num2(s + 17) < 60;
-}
-
-/* Canonical decimal: digits only, no leading zero, at most 20 digits. */
-static int
-decimal(const char *s, uint64_t max, uint64_t *out)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 20 || !digits(s, n) || (s[0] == '0' && n > 1))
-		return -1;
-	return str_to_u64(s, max, out);
-}
-
-uint64_t
-kube_provider_id(const char *s)
-{
-	uint64_t id;
-
-	/* hcloud://bm-<n> (legacy Robot), hrobot://, trailing bytes: not
-	 * a cloud server we could move a Floating IP to. */
-	if (!str_prefix(s, "hcloud://"))
-		return 0;
-	if (decimal(s + 9, SERVER_ID_MAX, &id) != 0 || id == 0)
-		return 0;
-	return id;
-}
-
-uint64_t
-kube_rv_number(const char *rv)
-{
-	uint64_t v;
-
-	return decimal(rv, RV_NUM_MAX, &v) == 0 ? v : 0;
-}
-
 /* ---- field access ---- */
 
-#define FIELD_REQUIRED	1
+#define FIELD_REQUIRED 1
 
 static int
 get_obj(const cJSON *o, const char *key, int req, const cJSON **out)
@@ -415,7 +165,8 @@ ready_condition(const cJSON *status, int *ready)
 		return 0;
 	if ((r = get_arr(status, "conditions", &conds)) != 0 || conds == NULL)
 		return r;
-	cJSON_ArrayForEach(c, conds) {
+	cJSON_ArrayForEach(c, conds)
+	{
 		if (!cJSON_IsObject(c))
 			return KUBE_ERR_TYPE;
 		if ((r = peek_str(c, "type", &type)) != 0 ||
@@ -455,8 +206,7 @@ ip_valid(const char *s)
 
 /* First address of each type we keep; malformed ones are errors. */
 static int
-node_addresses(const cJSON *status, struct msg_kube_node *m,
-    const char **where)
+node_addresses(const cJSON *status, struct msg_kube_node *m, const char **where)
 {
 	const cJSON *addrs, *a;
 	char type[32], ip[PROTO_IP_MAX];
@@ -468,20 +218,22 @@ node_addresses(const cJSON *status, struct msg_kube_node *m,
 		return 0;
 	if ((r = get_arr(status, "addresses", &addrs)) != 0 || addrs == NULL)
 		return r;
-	cJSON_ArrayForEach(a, addrs) {
+	cJSON_ArrayForEach(a, addrs)
+	{
 		if (!cJSON_IsObject(a))
 			return KUBE_ERR_TYPE;
 		if ((r = get_str(a, "type", 0, type, sizeof(type))) != 0 &&
 		    r != KUBE_ERR_LONG)
 			return r;
-		if (r != 0 || (strcmp(type, "InternalIP") != 0 &&
-		    strcmp(type, "ExternalIP") != 0))
+		if (r != 0 ||
+		    (strcmp(type, "InternalIP") != 0 &&
+			strcmp(type, "ExternalIP") != 0))
 			continue;
 		dst = type[0] == 'I' ? m->internal_ip : m->external_ip;
 		if (dst[0] != '\0')
 			continue;
 		if ((r = get_str(a, "address", FIELD_REQUIRED, ip,
-		    sizeof(ip))) != 0)
+			 sizeof(ip))) != 0)
 			return r;
 		if (!ip_valid(ip))
 			return KUBE_ERR_SYNTAX;
@@ -587,8 +339,9 @@ kube_decode_pod(const cJSON *o, struct kube_pod_obj *out, const char **where)
 	if ((r = get_obj(o, "spec", 0, &spec)) != 0)
 		return r;
 	*where = "spec.nodeName";
-	if (spec != NULL && (r = get_str(spec, "nodeName", 0, out->m.node,
-	    sizeof(out->m.node))) != 0)
+	if (spec != NULL &&
+	    (r = get_str(spec, "nodeName", 0, out->m.node,
+		 sizeof(out->m.node))) != 0)
 		return r;
 	if (out->m.node[0] != '\0' && !kube_name_valid(out->m.node))
 		return KUBE_ERR_SYNTAX;
@@ -609,8 +362,8 @@ lease_time(const cJSON *spec, const char *key, char *out, size_t outlen)
 
 	if ((r = get_str(spec, key, 0, out, outlen)) != 0)
 		return r;
-	return out[0] == '\0' || kube_microtime_valid(out) ? 0 :
-	    KUBE_ERR_SYNTAX;
+	return out[0] == '\0' || kube_microtime_valid(out) ? 0
+							   : KUBE_ERR_SYNTAX;
 }
 
 int
@@ -628,26 +381,26 @@ kube_decode_lease(const cJSON *o, struct msg_lease *out, const char **where)
 		return r;
 	*where = "metadata.resourceVersion";
 	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, out->rv,
-	    sizeof(out->rv))) != 0)
+		 sizeof(out->rv))) != 0)
 		return r;
 	*where = "spec";
 	if ((r = get_obj(o, "spec", 0, &spec)) != 0 || spec == NULL)
 		return r;
 	*where = "spec.holderIdentity";
 	if ((r = get_str(spec, "holderIdentity", 0, out->holder,
-	    sizeof(out->holder))) != 0)
+		 sizeof(out->holder))) != 0)
 		return r;
 	*where = "spec.leaseDurationSeconds";
 	if ((r = get_uint(spec, "leaseDurationSeconds", INT32_MAX,
-	    &out->duration_s)) != 0)
+		 &out->duration_s)) != 0)
 		return r;
 	*where = "spec.acquireTime";
 	if ((r = lease_time(spec, "acquireTime", out->acquire_time,
-	    sizeof(out->acquire_time))) != 0)
+		 sizeof(out->acquire_time))) != 0)
 		return r;
 	*where = "spec.renewTime";
 	if ((r = lease_time(spec, "renewTime", out->renew_time,
-	    sizeof(out->renew_time))) != 0)
+		 sizeof(out->renew_time))) != 0)
 		return r;
 	*where = "spec.leaseTransitions";
 	return get_uint(spec, "leaseTransitions", INT32_MAX, &out->transitions);
@@ -695,8 +448,11 @@ sanitize(const char *s, char *out, size_t outlen)
 
 	while (s[i] != '\0' && o + 1 < outlen) {
 		c = (unsigned char)s[i];
-		len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 :
-		    (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		len = c < 0x80		 ? 1
+		    : (c & 0xe0) == 0xc0 ? 2
+		    : (c & 0xf0) == 0xe0 ? 3
+		    : (c & 0xf8) == 0xf0 ? 4
+					 : 0;
 		for (k = 1; len > 1 && k < len; k++)
 			if (s[i + k] == '\0')
 				len = 0;
@@ -774,9 +530,11 @@ event_type(const char *s)
 		const char *name;
 		int type;
 	} types[] = {
-		{ "ADDED", KUBE_EV_ADDED }, { "MODIFIED", KUBE_EV_MODIFIED },
+		{ "ADDED", KUBE_EV_ADDED },
+		{ "MODIFIED", KUBE_EV_MODIFIED },
 		{ "DELETED", KUBE_EV_DELETED },
-		{ "BOOKMARK", KUBE_EV_BOOKMARK }, { "ERROR", KUBE_EV_ERROR },
+		{ "BOOKMARK", KUBE_EV_BOOKMARK },
+		{ "ERROR", KUBE_EV_ERROR },
 	};
 	size_t i;
 
@@ -799,7 +557,7 @@ kube_decode_event(const char *line, size_t n, struct kube_doc *d)
 	if (!cJSON_IsObject(d->root))
 		return KUBE_ERR_TYPE;
 	if ((r = get_str(d->root, "type", FIELD_REQUIRED, type,
-	    sizeof(type))) != 0)
+		 sizeof(type))) != 0)
 		return r == KUBE_ERR_LONG ? KUBE_ERR_EVENT : r;
 	if ((d->type = event_type(type)) == 0)
 		return KUBE_ERR_EVENT;
@@ -811,7 +569,7 @@ kube_decode_event(const char *line, size_t n, struct kube_doc *d)
 	if ((r = get_obj(obj, "metadata", FIELD_REQUIRED, &meta)) != 0)
 		return r;
 	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, d->rv,
-	    sizeof(d->rv))) != 0)
+		 sizeof(d->rv))) != 0)
 		return r;
 	return d->rv[0] == '\0' ? KUBE_ERR_MISSING : 0;
 }
@@ -831,7 +589,7 @@ kube_decode_list(const char *body, size_t n, struct kube_doc *d)
 	if ((r = get_obj(d->root, "metadata", FIELD_REQUIRED, &meta)) != 0)
 		return r;
 	if ((r = get_str(meta, "resourceVersion", FIELD_REQUIRED, d->rv,
-	    sizeof(d->rv))) != 0)
+		 sizeof(d->rv))) != 0)
 		return r;
 	if (d->rv[0] == '\0')
 		return KUBE_ERR_MISSING;

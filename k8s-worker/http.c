@@ -13,13 +13,13 @@
 #include "common/str.h"
 #include "kube.h"
 
-#define CONNECT_TIMEOUT_S	10
-#define KEEPALIVE_S		30
-#define LOW_SPEED_TIME_S	60	/* non-watch: 60 s below 1 B/s */
-#define RETRY_AFTER_MAX_S	600
-#define LINE_KEEP		(64u << 10)	/* line buffer kept between events */
-#define AUTH_PREFIX		"Authorization: Bearer "
-#define USER_AGENT		"stable-egressd/" SE_VERSION " (k8s-worker)"
+#define CONNECT_TIMEOUT_S 10
+#define KEEPALIVE_S 30
+#define LOW_SPEED_TIME_S 60 /* non-watch: 60 s below 1 B/s */
+#define RETRY_AFTER_MAX_S 600
+#define LINE_KEEP (64u << 10) /* line buffer kept between events */
+#define AUTH_PREFIX "Authorization: Bearer "
+#define USER_AGENT "stable-egressd/" SE_VERSION " (k8s-worker)"
 
 /* ---- libcurl's socket and timer callbacks: our poll set ---- */
 
@@ -78,16 +78,16 @@ system_ca(struct kube_ctx *c, char *err, size_t errlen)
 
 #if LIBCURL_VERSION_NUM >= 0x075400
 	if ((e = curl_easy_init()) != NULL &&
-	    curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK &&
-	    p != NULL)
+	    curl_easy_getinfo(e, CURLINFO_CAINFO, &p) == CURLE_OK && p != NULL)
 		path = p;
 #else
 	e = NULL;
 #endif
 	if (kube_file_read(path, 4 * KUBE_FILE_MAX, 0, &c->auth.ca) == -1) {
-		snprintf(err, errlen, "%s: no certificate-authority and the "
-		    "system CA bundle %s is unreadable: %s", c->auth.source,
-		    path, strerror(errno));
+		snprintf(err, errlen,
+		    "%s: no certificate-authority and the "
+		    "system CA bundle %s is unreadable: %s",
+		    c->auth.source, path, strerror(errno));
 		curl_easy_cleanup(e);
 		return -1;
 	}
@@ -110,8 +110,8 @@ kube_http_init(struct kube_ctx *c, char *err, size_t errlen)
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
 	c->curl_due = -1;
 	if (c->auth.connect_to != NULL &&
-	    (c->connect_to = curl_slist_append(NULL,
-	    c->auth.connect_to)) == NULL) {
+	    (c->connect_to = curl_slist_append(NULL, c->auth.connect_to)) ==
+		NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -185,8 +185,8 @@ watch_bytes(struct kube_req *r, const char *p, size_t n)
 				return -1;
 			}
 			if (buf_append(r->line, p, len) == -1) {
-				r->stop = errno == ERANGE ? KUBE_STOP_LINE :
-				    KUBE_STOP_NOMEM;
+				r->stop = errno == ERANGE ? KUBE_STOP_LINE
+							  : KUBE_STOP_NOMEM;
 				return -1;
 			}
 			if (nl == NULL)
@@ -220,8 +220,9 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->code);
 	if (r->watch && r->code == 200)
 		return watch_bytes(r, p, n) == 0 ? n : 0;
-	if (r->reply == NULL && (r->reply = buf_new(0, r->watch ?
-	    KUBE_ERRBODY_MAX : KUBE_REPLY_MAX)) == NULL) {
+	if (r->reply == NULL &&
+	    (r->reply = buf_new(0,
+		 r->watch ? KUBE_ERRBODY_MAX : KUBE_REPLY_MAX)) == NULL) {
 		r->stop = KUBE_STOP_NOMEM;
 		return 0;
 	}
@@ -246,8 +247,8 @@ header_u64(const char *p, size_t n, const char *name, uint64_t max,
 	n -= k;
 	while (n > 0 && (*p == ' ' || *p == '\t'))
 		p++, n--;
-	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' ||
-	    p[n - 1] == ' '))
+	while (
+	    n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' '))
 		n--;
 	if (n == 0 || n >= sizeof(v))
 		return -2;
@@ -286,10 +287,11 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	rc = header_u64(p, n, "retry-after:", RETRY_AFTER_MAX_S, &v);
 	if (rc == 0)
 		r->retry_after_ms = (uint32_t)(v * 1000);
-	else if (rc == -2)	/* an HTTP date: wait a little anyway */
+	else if (rc == -2) /* an HTTP date: wait a little anyway */
 		r->retry_after_ms = 1000;
-	if (!r->watch && header_u64(p, n, "content-length:", UINT64_MAX,
-	    &v) == 0 && v > KUBE_REPLY_MAX) {
+	if (!r->watch &&
+	    header_u64(p, n, "content-length:", UINT64_MAX, &v) == 0 &&
+	    v > KUBE_REPLY_MAX) {
 		r->stop = KUBE_STOP_TOOBIG;
 		return 0;
 	}
@@ -359,10 +361,9 @@ req_tls(struct kube_req *r)
 		return -1;
 	if (a->cert == NULL)
 		return 0;
-	cert = (struct curl_blob){ a->cert->data, a->cert->len,
-		CURL_BLOB_NOCOPY };
-	key = (struct curl_blob){ a->key->data, a->key->len,
-		CURL_BLOB_NOCOPY };
+	cert =
+	    (struct curl_blob){ a->cert->data, a->cert->len, CURL_BLOB_NOCOPY };
+	key = (struct curl_blob){ a->key->data, a->key->len, CURL_BLOB_NOCOPY };
 	if (curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &cert) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &key) != CURLE_OK ||
@@ -386,7 +387,7 @@ req_opts(struct kube_req *r, const char *url, const char *method,
 	SET(CURLOPT_VERBOSE, 0L);
 	SET(CURLOPT_PROTOCOLS_STR, "https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_PROXY, "");	/* no proxy from the environment */
+	SET(CURLOPT_PROXY, ""); /* no proxy from the environment */
 	/* HTTP/2 would put every watch and the lease on one connection
 	 * that can die silently; one connection per transfer instead. */
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -396,10 +397,12 @@ req_opts(struct kube_req *r, const char *url, const char *method,
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_TCP_KEEPIDLE, (long)KEEPALIVE_S);
 	SET(CURLOPT_TCP_KEEPINTVL, (long)KEEPALIVE_S);
-	/* A stall detector under our own (bookmarks arrive each minute). */
+	/* A backstop behind our own stall timer: bookmarks arrive each
+	 * minute, so a silent minute and more is a dead connection. */
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, r->watch ?
-	    (long)(c->stall_ms / 1000 + 30) : (long)LOW_SPEED_TIME_S);
+	SET(CURLOPT_LOW_SPEED_TIME,
+	    r->watch ? (long)(c->stall_ms / 1000 + 30)
+		     : (long)LOW_SPEED_TIME_S);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
 	SET(CURLOPT_WRITEDATA, r);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -478,8 +481,9 @@ api_stat(struct kube_req *r)
 
 	memset(&st, 0, sizeof(st));
 	st.api = API_KUBE;
-	st.code = (uint16_t)(r->rc == CURLE_OK || r->stop != KUBE_STOP_NONE ?
-	    r->code : 0);
+	st.code =
+	    (uint16_t)(r->rc == CURLE_OK || r->stop != KUBE_STOP_NONE ? r->code
+								      : 0);
 	st.usec = us < 0 ? 0 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	kube_send(r->ctx, MSG_API_STAT, 0, &st);
 }
@@ -544,8 +548,8 @@ kube_http_run(struct kube_ctx *c, const struct pollfd *p, size_t n)
 			continue;
 		ev = (p[i].revents & (POLLIN | POLLHUP) ? CURL_CSELECT_IN : 0) |
 		    (p[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
-		    (p[i].revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR :
-		    0);
+		    (p[i].revents & (POLLERR | POLLNVAL) ? CURL_CSELECT_ERR
+							 : 0);
 		curl_multi_socket_action(c->multi, p[i].fd, ev, &running);
 	}
 	if (c->curl_due >= 0 && clock_ms() >= c->curl_due) {
@@ -573,7 +577,7 @@ void
 kube_http_errtext(const struct kube_req *r, char *out, size_t outlen)
 {
 	static const char *const stops[] = { "", "reply larger than 4 MiB",
-		"watch event larger than 1 MiB", "watch ended by the worker",
+		"watch event larger than 2 MiB", "watch ended by the worker",
 		"out of memory" };
 	const char *s;
 	size_t i;
@@ -610,38 +614,4 @@ kube_http_cleanup(struct kube_ctx *c)
 	free(c->cfds);
 	c->cfds = NULL;
 	c->ncfds = c->capfds = 0;
-}
-
-void
-kube_token_refresh(struct kube_ctx *c, int force)
-{
-	struct buf *nb;
-	char why[128];
-	int64_t now = clock_ms();
-
-	if (c->auth.token_path == NULL || (!force && now < c->token_due))
-		return;
-	c->token_due = now + c->token_every_ms;
-	if (kube_token_read(c->auth.token_path, &nb, why, sizeof(why)) == -1) {
-		/* client-go keeps the last good token; so do we. */
-		if (!c->token_bad)
-			log_warn("token re-read failed, keeping the last "
-			    "good one", "file", c->auth.token_path, "err",
-			    why, NULL);
-		c->token_bad = 1;
-		return;
-	}
-	if (c->token_bad)
-		log_info("token readable again", "file", c->auth.token_path,
-		    NULL);
-	c->token_bad = 0;
-	if (c->auth.token != NULL && nb->len == c->auth.token->len &&
-	    memcmp(nb->data, c->auth.token->data, nb->len) == 0) {
-		buf_free(nb);
-		return;
-	}
-	buf_free(c->auth.token);
-	c->auth.token = nb;
-	log_info("token changed, new requests use it", "file",
-	    c->auth.token_path, NULL);
 }

@@ -18,31 +18,31 @@
  * (status.images), so 100 per page stays well under the reply cap; a
  * page that does not fit is asked again with fewer items.
  */
-#define KUBE_REPLY_MAX	(4u << 20)	/* one non-watch reply */
-#define KUBE_LINE_MAX	(1u << 20)	/* one watch event */
-#define KUBE_ERRBODY_MAX (64u << 10)	/* error body of a watch */
-#define KUBE_FILE_MAX	(1u << 20)	/* kubeconfig, CA, cert, key */
-#define KUBE_TOKEN_MAX	(64u << 10)
-#define KUBE_PAGE_LIMIT	100
-#define KUBE_CONTINUE_MAX 8192		/* list continue token */
-#define KUBE_URL_MAX	12288
-#define KUBE_KEY_MAX	318	/* label key: prefix 253 + '/' + 63, NUL */
-#define KUBE_VALUE_MAX	64	/* label value: 63, NUL */
-#define KUBE_NS_MAX	64	/* namespace: DNS label 63, NUL */
+#define KUBE_REPLY_MAX (4u << 20) /* one non-watch reply */
+#define KUBE_LINE_MAX (2u << 20) /* one watch event (etcd: 1.5 MiB) */
+#define KUBE_ERRBODY_MAX (64u << 10) /* error body of a watch */
+#define KUBE_FILE_MAX (1u << 20) /* kubeconfig, CA, cert, key */
+#define KUBE_TOKEN_MAX (64u << 10)
+#define KUBE_PAGE_LIMIT 100
+#define KUBE_CONTINUE_MAX 8192 /* list continue token */
+#define KUBE_URL_MAX 12288
+#define KUBE_KEY_MAX 318 /* label key: prefix 253 + '/' + 63, NUL */
+#define KUBE_VALUE_MAX 64 /* label value: 63, NUL */
+#define KUBE_NS_MAX 64 /* namespace: DNS label 63, NUL */
 
 /* ---- decode.c: JSON -> records ---- */
 
 /* Decoder results: 0 or negative, first failure wins. */
 enum kube_err {
 	KUBE_OK = 0,
-	KUBE_ERR_JSON = -1,	/* not (complete) JSON */
-	KUBE_ERR_TYPE = -2,	/* a field of the wrong JSON type */
-	KUBE_ERR_MISSING = -3,	/* a required field is absent */
-	KUBE_ERR_RANGE = -4,	/* number out of range or not integral */
-	KUBE_ERR_LONG = -5,	/* longer than the protocol allows */
-	KUBE_ERR_SYNTAX = -6,	/* name, address or time not well formed */
-	KUBE_ERR_UTF8 = -7,	/* not valid UTF-8 */
-	KUBE_ERR_EVENT = -8,	/* unknown watch event type */
+	KUBE_ERR_JSON = -1, /* not (complete) JSON */
+	KUBE_ERR_TYPE = -2, /* a field of the wrong JSON type */
+	KUBE_ERR_MISSING = -3, /* a required field is absent */
+	KUBE_ERR_RANGE = -4, /* number out of range or not integral */
+	KUBE_ERR_LONG = -5, /* longer than the protocol allows */
+	KUBE_ERR_SYNTAX = -6, /* name, address or time not well formed */
+	KUBE_ERR_UTF8 = -7, /* not valid UTF-8 */
+	KUBE_ERR_EVENT = -8, /* unknown watch event type */
 	KUBE_ERR_MIN = -8,
 };
 
@@ -61,6 +61,8 @@ int kube_sel_query(const struct kube_sel *, char *out, size_t outlen);
 
 /* 1 when s is a DNS subdomain (node, pod, lease names), else 0. */
 int kube_name_valid(const char *s);
+/* 1 when h[0..n) is a host name or IPv4 (with v6: IPv6 too). */
+int kube_host_valid(const char *h, size_t n, int v6);
 /* 1 when s is a DNS label (namespaces), else 0. */
 int kube_label_name_valid(const char *s);
 /* 1 when s[0..n) is valid UTF-8 without NUL, else 0. */
@@ -85,10 +87,10 @@ enum kube_event_type {
 /* A decoded watch line or list page; *root owns the tree. */
 struct kube_doc {
 	cJSON *root;
-	const cJSON *object;	/* event object, or list items array */
-	int type;		/* enum kube_event_type (events only) */
-	char rv[PROTO_RV_MAX];	/* object's or list's resourceVersion */
-	char *cont;		/* list continue token (owned) or NULL */
+	const cJSON *object; /* event object, or list items array */
+	int type; /* enum kube_event_type (events only) */
+	char rv[PROTO_RV_MAX]; /* object's or list's resourceVersion */
+	char *cont; /* list continue token (owned) or NULL */
 };
 
 /* Parse one watch line: type, object and its resourceVersion (required
@@ -115,11 +117,10 @@ struct kube_pod_obj {
 	uint64_t rv;
 };
 
-int kube_decode_pod(const cJSON *, struct kube_pod_obj *out,
-    const char **where);
+int
+kube_decode_pod(const cJSON *, struct kube_pod_obj *out, const char **where);
 /* A Lease's spec and resourceVersion; absent fields "" / 0. */
-int kube_decode_lease(const cJSON *, struct msg_lease *out,
-    const char **where);
+int kube_decode_lease(const cJSON *, struct msg_lease *out, const char **where);
 /* Decode a Lease reply body (rejects an escaped NUL anywhere). */
 int kube_decode_lease_body(const char *body, size_t n, struct msg_lease *out,
     const char **where);
@@ -129,30 +130,30 @@ struct kube_status {
 	int code;
 	char reason[64];
 	char message[PROTO_TEXT_MAX];
-	uint32_t retry_after_s;	/* details.retryAfterSeconds */
+	uint32_t retry_after_s; /* details.retryAfterSeconds */
 };
 
 int kube_decode_status(const cJSON *, struct kube_status *out);
-int kube_decode_status_body(const char *body, size_t n,
-    struct kube_status *out);
+int
+kube_decode_status_body(const char *body, size_t n, struct kube_status *out);
 
 /* ---- kubeconfig.c: credentials and endpoint ---- */
 
 struct kube_auth {
-	char *base_url;		/* https://host:port[/prefix], no '/' end */
-	char *connect_to;	/* CURLOPT_CONNECT_TO entry or NULL */
-	struct buf *ca;		/* PEM bundle */
-	struct buf *cert;	/* client certificate PEM or NULL */
-	struct buf *key;	/* client key PEM (secret) or NULL */
-	struct buf *token;	/* bearer token (secret) or NULL */
-	char *token_path;	/* re-read periodically, or NULL */
-	char *token_dir;	/* its directory (Landlock) */
-	char *namespace;	/* context / service-account namespace */
-	char *source;		/* "kubeconfig /x/y": names it in errors */
+	char *base_url; /* https://host:port[/prefix], no '/' end */
+	char *connect_to; /* CURLOPT_CONNECT_TO entry or NULL */
+	struct buf *ca; /* PEM bundle */
+	struct buf *cert; /* client certificate PEM or NULL */
+	struct buf *key; /* client key PEM (secret) or NULL */
+	struct buf *token; /* bearer token (secret) or NULL */
+	char *token_path; /* re-read periodically, or NULL */
+	char *token_dir; /* its directory (Landlock) */
+	char *namespace; /* context / service-account namespace */
+	char *source; /* "kubeconfig /x/y": names it in errors */
 };
 
 /* kube_kubeconfig_parse flags */
-#define KUBE_KC_NOFILES	0x1	/* fuzzing: referenced files are errors */
+#define KUBE_KC_NOFILES 0x1 /* fuzzing: referenced files are errors */
 
 /* Load a kubeconfig: 0, or -1 with one line naming the file in err. */
 int kube_kubeconfig_load(const char *path, struct kube_auth *, char *err,
@@ -162,20 +163,23 @@ int kube_kubeconfig_load(const char *path, struct kube_auth *, char *err,
 int kube_kubeconfig_parse(const char *path, const char *data, size_t n,
     int flags, struct kube_auth *, char *err, size_t errlen);
 /* In-cluster: host, port and the service-account directory. */
-int kube_incluster_load(const char *host, const char *port,
-    const char *sa_dir, struct kube_auth *, char *err, size_t errlen);
+int kube_incluster_load(const char *host, const char *port, const char *sa_dir,
+    struct kube_auth *, char *err, size_t errlen);
 void kube_auth_free(struct kube_auth *);
 
 /* Read a token file into a new secret buffer (trimmed, NUL-terminated,
  * len without the NUL): 0, or -1 with a reason in err. */
-int kube_token_read(const char *path, struct buf **out, char *err,
-    size_t errlen);
+int
+kube_token_read(const char *path, struct buf **out, char *err, size_t errlen);
+/* Trim a token in place and check it can go into a header: 0, or -1
+ * with a reason in err. */
+int kube_token_check(struct buf *, char *err, size_t errlen);
 /* Read a whole file (at most max bytes) into a new buffer: 0 or -1. */
-int kube_file_read(const char *path, size_t max, int secret,
-    struct buf **out);
+int kube_file_read(const char *path, size_t max, int secret, struct buf **out);
+/* Why kube_file_read() failed: toobig for EFBIG, else a short text. */
+const char *kube_file_strerror(int err, const char *toobig);
 /* Strict base64 (whitespace skipped) into a new buffer: 0 or -1. */
-int kube_base64_decode(const char *s, size_t n, int secret,
-    struct buf **out);
+int kube_base64_decode(const char *s, size_t n, int secret, struct buf **out);
 
 /* ---- store.c: the compact records, by name ---- */
 
@@ -184,12 +188,12 @@ int kube_base64_decode(const char *s, size_t n, int secret,
  * name, then a (InternalIP / nodeName), then b (ExternalIP / "").
  */
 struct kube_rec {
-	struct kube_rec *next;	/* hash chain */
-	uint64_t id;		/* node: server id */
-	uint64_t rv;		/* newest resourceVersion applied */
-	uint8_t flags;		/* node: NODE_F_*; pod: ready */
-	uint8_t member;		/* selectors it is in, one bit each */
-	uint8_t seen;		/* selectors that listed it this list */
+	struct kube_rec *next; /* hash chain */
+	uint64_t id; /* node: server id */
+	uint64_t rv; /* newest resourceVersion applied */
+	uint8_t flags; /* node: NODE_F_*; pod: ready */
+	uint8_t member; /* selectors it is in, one bit each */
+	uint8_t seen; /* selectors that listed it this list */
 	uint16_t a_off;
 	uint16_t b_off;
 	char str[];
@@ -197,12 +201,12 @@ struct kube_rec {
 
 struct kube_store {
 	struct kube_rec **tab;
-	size_t nbuckets;	/* power of two */
+	size_t nbuckets; /* power of two */
 	size_t count;
 };
 
-#define KUBE_REC_A(r)	((r)->str + (r)->a_off)
-#define KUBE_REC_B(r)	((r)->str + (r)->b_off)
+#define KUBE_REC_A(r) ((r)->str + (r)->a_off)
+#define KUBE_REC_B(r) ((r)->str + (r)->b_off)
 
 int kube_store_init(struct kube_store *);
 void kube_store_free(struct kube_store *);
@@ -220,8 +224,7 @@ struct kube_iter {
 	struct kube_rec *next;
 };
 
-struct kube_rec *kube_store_iter(const struct kube_store *,
-    struct kube_iter *);
+struct kube_rec *kube_store_iter(const struct kube_store *, struct kube_iter *);
 
 /* ---- http.c: libcurl multi transport ---- */
 
@@ -231,9 +234,9 @@ struct kube_req;
 /* Why our own callback stopped a transfer. */
 enum kube_stop {
 	KUBE_STOP_NONE = 0,
-	KUBE_STOP_TOOBIG,	/* reply over KUBE_REPLY_MAX */
-	KUBE_STOP_LINE,		/* watch line over KUBE_LINE_MAX */
-	KUBE_STOP_WATCH,	/* the line handler ended the watch */
+	KUBE_STOP_TOOBIG, /* reply over KUBE_REPLY_MAX */
+	KUBE_STOP_LINE, /* watch line over KUBE_LINE_MAX */
+	KUBE_STOP_WATCH, /* the line handler ended the watch */
 	KUBE_STOP_NOMEM,
 };
 
@@ -241,22 +244,22 @@ struct kube_req {
 	struct kube_ctx *ctx;
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *body;		/* request body (owned) or NULL */
-	struct buf *reply;	/* reply body (non-watch, or watch error) */
-	struct buf *line;	/* watch: bytes of an unfinished line */
-	long code;		/* HTTP status, 0 before/without one */
-	uint32_t retry_after_ms;	/* Retry-After header */
+	char *body; /* request body (owned) or NULL */
+	struct buf *reply; /* reply body (non-watch, or watch error) */
+	struct buf *line; /* watch: bytes of an unfinished line */
+	long code; /* HTTP status, 0 before/without one */
+	uint32_t retry_after_ms; /* Retry-After header */
 	int64_t t0_us;
 	int watch;
-	int stop;		/* enum kube_stop */
-	int ok_seen;		/* a 2xx status was reported */
-	CURLcode rc;		/* transfer result */
-	void *owner;		/* reflector or write operation */
+	int stop; /* enum kube_stop */
+	int ok_seen; /* a 2xx status was reported */
+	CURLcode rc; /* transfer result */
+	void *owner; /* reflector or write operation */
 	/* watch: one complete line (no '\n'); -1 ends the watch */
 	int (*on_line)(struct kube_req *, const char *line, size_t n);
 	/* transfer finished (rc, code, stop set); req freed after */
 	void (*on_done)(struct kube_req *);
-	struct kube_req *next;	/* ctx's list of transfers */
+	struct kube_req *next; /* ctx's list of transfers */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -267,8 +270,7 @@ void kube_http_cleanup(struct kube_ctx *);
 /* New request for method + path (with query) under the base URL;
  * body is taken (freed with the request).  NULL on error (logged). */
 struct kube_req *kube_http_new(struct kube_ctx *, const char *method,
-    const char *path, const char *ctype, char *body, int watch,
-    long timeout_s);
+    const char *path, const char *ctype, char *body, int watch, long timeout_s);
 /* Hand the request to libcurl: 0, or -1 (request freed). */
 int kube_http_start(struct kube_req *);
 /* Abandon a running request without calling on_done. */
@@ -287,40 +289,40 @@ void kube_token_refresh(struct kube_ctx *, int force);
 /* ---- reflector.c: list + watch ---- */
 
 enum kube_refl_kind {
-	REFL_CAND = 0,		/* nodes with the candidate label */
-	REFL_ACTIVE = 1,	/* nodes with the active label */
-	REFL_PODS = 2,		/* prepared pods */
+	REFL_CAND = 0, /* nodes with the candidate label */
+	REFL_ACTIVE = 1, /* nodes with the active label */
+	REFL_PODS = 2, /* prepared pods */
 	REFL_COUNT = 3,
 };
 
 enum kube_refl_state {
-	RS_IDLE = 0,		/* not started */
-	RS_WAIT,		/* backing off until due */
+	RS_IDLE = 0, /* not started */
+	RS_WAIT, /* backing off until due */
 	RS_LIST,
 	RS_WATCH,
 };
 
 struct kube_refl {
 	int kind;
-	const char *name;	/* for logs */
-	uint8_t bit;		/* member bit in its store */
+	const char *name; /* for logs */
+	uint8_t bit; /* member bit in its store */
 	struct kube_store *store;
-	char path[160];		/* collection path */
+	char path[160]; /* collection path */
 	char selector[3 * (KUBE_KEY_MAX + KUBE_VALUE_MAX) + 8];
-	char rv[PROTO_RV_MAX];	/* last synced resourceVersion */
-	char *cont;		/* continue token of the page to get */
-	int limit;		/* page size */
+	char rv[PROTO_RV_MAX]; /* last synced resourceVersion */
+	char *cont; /* continue token of the page to get */
+	int limit; /* page size */
 	int state;
-	int relist;		/* RS_WAIT: list (1) or watch (0) when due */
+	int relist; /* RS_WAIT: list (1) or watch (0) when due */
 	int64_t due;
-	int64_t backoff_ms;	/* next base delay */
-	int64_t trouble_at;	/* last failure, for the 2 min reset */
-	int synced;		/* a list completed at least once */
-	unsigned int listed;	/* records in the list being read */
+	int64_t backoff_ms; /* next base delay */
+	int64_t trouble_at; /* last failure, for the 2 min reset */
+	int synced; /* a list completed at least once */
+	unsigned int listed; /* records in the list being read */
 	int64_t watch_t0;
 	int64_t last_event;
 	unsigned int events;
-	int end;		/* enum kube_watch_end, set by the line handler */
+	int end; /* enum kube_watch_end, set by the line handler */
 	uint32_t retry_after_ms;
 	struct kube_req *req;
 };
@@ -336,13 +338,28 @@ int64_t kube_refl_due(const struct kube_ctx *);
 int64_t kube_backoff_next(struct kube_refl *, int64_t now, uint64_t *rng,
     uint32_t retry_after_ms);
 
+/* ---- apply.c: objects into the store, frames out ---- */
+
+/* Upsert a decoded-or-not object from a list page (listing: no delta,
+ * marked seen) or a watch event (delta when a compact field changed). */
+void
+kube_apply(struct kube_ctx *, struct kube_refl *, const cJSON *, int listing);
+/* A DELETED event: the object leaves this reflector's selector. */
+void kube_deleted(struct kube_ctx *, struct kube_refl *, const cJSON *);
+/* After a complete list: records this selector did not list leave it. */
+void kube_sweep(struct kube_refl *, struct kube_ctx *);
+void kube_clear_seen(struct kube_refl *);
+/* The full snapshot of the reflector's kind (nodes: once both node
+ * selectors have listed). */
+void kube_announce(struct kube_ctx *, const struct kube_refl *);
+
 /* ---- writes.c: label, lease, event ---- */
 
 /* Typed result of an HTTP status (and the Status reason for 409). */
 int kube_result_of(long code, const char *reason);
 void kube_on_label(struct kube_ctx *, uint32_t seq, const union msg_payload *);
-void kube_on_lease_get(struct kube_ctx *, uint32_t seq,
-    const union msg_payload *);
+void
+kube_on_lease_get(struct kube_ctx *, uint32_t seq, const union msg_payload *);
 void kube_on_lease_create(struct kube_ctx *, uint32_t seq,
     const union msg_payload *);
 void kube_on_lease_update(struct kube_ctx *, uint32_t seq,
@@ -359,11 +376,11 @@ const struct sandbox_policy *kube_sandbox_policy(void);
 
 /* ---- main.c: context, frames to the supervisor ---- */
 
-#define KUBE_WRITES_MAX	32	/* writes in flight */
+#define KUBE_WRITES_MAX 32 /* writes in flight */
 
 struct kube_ctx {
-	int fd;			/* socket to the supervisor */
-	int check;		/* check=1: no API request */
+	int fd; /* socket to the supervisor */
+	int check; /* check=1: no API request */
 	struct kube_auth auth;
 	struct kube_sel cand;
 	struct kube_sel active;
@@ -373,40 +390,40 @@ struct kube_ctx {
 	char lease_ns[KUBE_NS_MAX];
 	char lease_name[PROTO_NAME_MAX];
 	char identity[PROTO_IDENT_MAX];
-	int64_t stall_ms;	/* a watch silent this long is restarted */
+	int64_t stall_ms; /* a watch silent this long is restarted */
 	int64_t token_every_ms;
 
 	/* transport */
 	CURLM *multi;
 	struct curl_slist *connect_to;
-	struct pollfd *cfds;	/* libcurl's sockets */
+	struct pollfd *cfds; /* libcurl's sockets */
 	size_t ncfds;
 	size_t capfds;
-	int64_t curl_due;	/* -1: no timer */
-	struct kube_req *reqs;	/* running transfers */
+	int64_t curl_due; /* -1: no timer */
+	struct kube_req *reqs; /* running transfers */
 	int nwrites;
-	int64_t token_due;	/* -1: static token */
-	int token_bad;		/* a re-read failed: logged once */
+	int64_t token_due; /* -1: static token */
+	int token_bad; /* a re-read failed: logged once */
 
 	/* state */
 	struct kube_store nodes;
 	struct kube_store pods;
 	struct kube_refl refl[REFL_COUNT];
-	int nodes_announced;	/* a node snapshot went out */
+	int nodes_announced; /* a node snapshot went out */
 	int pods_announced;
-	int api_ok;		/* -1 unknown, 0, 1 */
+	int api_ok; /* -1 unknown, 0, 1 */
 	uint64_t rng;
 
 	/* frames waiting for the socket to drain */
 	struct buf *outq;
-	uint8_t *scratch;	/* FRAME_MAX: encoding */
-	uint8_t *scratch_in;	/* FRAME_MAX: receiving */
-	int stop;		/* SHUTDOWN or EOF */
+	uint8_t *scratch; /* FRAME_MAX: encoding */
+	uint8_t *scratch_in; /* FRAME_MAX: receiving */
+	int stop; /* SHUTDOWN or EOF */
 };
 
 /* Queue or send a frame; a supervisor that stopped reading is fatal. */
-void kube_send(struct kube_ctx *, uint16_t type, uint32_t seq,
-    const void *payload);
+void
+kube_send(struct kube_ctx *, uint16_t type, uint32_t seq, const void *payload);
 /* API reachability changed (0/1): sent once per change. */
 void kube_set_api(struct kube_ctx *, int ok);
 /* A request succeeded: the API is reachable. */

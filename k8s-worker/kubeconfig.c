@@ -1,14 +1,10 @@
 /* kubeconfig.c: API endpoint and credentials (kubeconfig or in-cluster) */
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <yaml.h>
 
@@ -19,14 +15,13 @@
 struct kc {
 	yaml_document_t doc;
 	const char *path;
-	char dir[PATH_MAX];	/* relative file names resolve here */
+	char dir[PATH_MAX]; /* relative file names resolve here */
 	int flags;
 	char *err;
 	size_t errlen;
 };
 
-static int
-kc_fail(struct kc *kc, const char *fmt, ...)
+static int kc_fail(struct kc *kc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -42,173 +37,6 @@ kc_fail(struct kc *kc, const char *fmt, ...)
 	return -1;
 }
 
-/* ---- files ---- */
-
-int
-kube_file_read(const char *path, size_t max, int secret, struct buf **out)
-{
-	struct buf *b;
-	uint8_t chunk[4096];
-	ssize_t n;
-	int fd, saved;
-
-	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-		return -1;
-	if ((b = buf_new(0, max + 1)) == NULL)
-		goto out_close;
-	if (secret)
-		buf_set_secret(b);
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto out_free;
-		if (n == 0)
-			break;
-		if (buf_append(b, chunk, (size_t)n) == -1) {
-			errno = EFBIG;
-			goto out_free;
-		}
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	/* NUL-terminated for the string users; len excludes it. */
-	if (buf_append(b, "", 1) == -1) {
-		errno = EFBIG;
-		goto out_free;
-	}
-	b->len--;
-	close(fd);
-	*out = b;
-	return 0;
-out_free:
-	saved = errno;
-	explicit_bzero(chunk, sizeof(chunk));
-	buf_free(b);
-	errno = saved;
-out_close:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
-/* Trim and check a token in place: 0 or -1 with a reason. */
-static int
-token_check(struct buf *b, char *err, size_t errlen)
-{
-	size_t i;
-
-	str_trim((char *)b->data);
-	b->len = strlen((char *)b->data);
-	if (b->len == 0) {
-		snprintf(err, errlen, "empty");
-		return -1;
-	}
-	/* It goes into a header line: no spaces or control bytes. */
-	for (i = 0; i < b->len; i++)
-		if (b->data[i] <= 0x20 || b->data[i] >= 0x7f) {
-			snprintf(err, errlen, "not a bearer token (byte %zu "
-			    "is not printable ASCII)", i);
-			return -1;
-		}
-	return 0;
-}
-
-int
-kube_token_read(const char *path, struct buf **out, char *err, size_t errlen)
-{
-	struct buf *b;
-
-	*out = NULL;
-	if (kube_file_read(path, KUBE_TOKEN_MAX, 1, &b) == -1) {
-		snprintf(err, errlen, "%s",
-		    errno == EFBIG ? "larger than 64 KiB" : strerror(errno));
-		return -1;
-	}
-	if (token_check(b, err, errlen) == -1) {
-		buf_free(b);
-		return -1;
-	}
-	*out = b;
-	return 0;
-}
-
-static int
-b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int
-kube_base64_decode(const char *s, size_t n, int secret, struct buf **out)
-{
-	uint32_t acc = 0;
-	size_t i, nq = 0, pad = 0;
-	struct buf *b;
-	uint8_t byte;
-	int v;
-
-	*out = NULL;
-	if ((b = buf_new(0, n / 4 * 3 + 4)) == NULL)
-		return -1;
-	if (secret)
-		buf_set_secret(b);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			continue;
-		if (c == '=' && nq % 4 >= 2) {
-			pad++;
-			nq++;
-			continue;
-		}
-		if (pad > 0 || (v = b64val(c)) < 0)
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		if (++nq % 4 == 0) {
-			uint8_t t[3] = { acc >> 16, acc >> 8, acc };
-
-			if (buf_append(b, t, 3) == -1)
-				goto bad;
-			acc = 0;
-		}
-	}
-	if (nq % 4 != 0 || pad > 2)
-		goto bad;
-	if (pad > 0) {
-		/* The padded quantum: its data bits are in acc. */
-		acc <<= 6 * pad;
-		byte = (uint8_t)(acc >> 16);
-		if (buf_append(b, &byte, 1) == -1)
-			goto bad;
-		byte = (uint8_t)(acc >> 8);
-		if (pad == 1 && buf_append(b, &byte, 1) == -1)
-			goto bad;
-	}
-	if (buf_append(b, "", 1) == -1)
-		goto bad;
-	b->len--;
-	*out = b;
-	return 0;
-bad:
-	buf_free(b);
-	errno = EINVAL;
-	return -1;
-}
-
 /* ---- YAML access ---- */
 
 static yaml_node_t *
@@ -220,8 +48,8 @@ map_get(struct kc *kc, yaml_node_t *map, const char *key)
 
 	if (map == NULL || map->type != YAML_MAPPING_NODE)
 		return NULL;
-	for (p = map->data.mapping.pairs.start;
-	    p < map->data.mapping.pairs.top; p++) {
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
 		k = yaml_document_get_node(&kc->doc, p->key);
 		if (k != NULL && k->type == YAML_SCALAR_NODE &&
 		    k->data.scalar.length == n &&
@@ -248,8 +76,8 @@ is_null(const yaml_node_t *n)
 
 /* A scalar value of key in map: 0 with *out (NULL when absent), -1. */
 static int
-get_scalar(struct kc *kc, yaml_node_t *map, const char *what,
-    const char *key, const char **out)
+get_scalar(struct kc *kc, yaml_node_t *map, const char *what, const char *key,
+    const char **out)
 {
 	yaml_node_t *n = map_get(kc, map, key);
 
@@ -268,10 +96,10 @@ get_scalar(struct kc *kc, yaml_node_t *map, const char *what,
 static int
 yaml_bool(const char *v)
 {
-	static const char *const yes[] = { "true", "True", "TRUE", "yes",
-		"Yes", "YES", "on", "On", "ON", "y", "Y" };
-	static const char *const no[] = { "false", "False", "FALSE", "no",
-		"No", "NO", "off", "Off", "OFF", "n", "N" };
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes",
+		"YES", "on", "On", "ON", "y", "Y" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No",
+		"NO", "off", "Off", "OFF", "n", "N" };
 	size_t i;
 
 	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -296,7 +124,7 @@ find_entry(struct kc *kc, yaml_node_t *root, const char *list,
 	if (!is_null(seq) && seq->type != YAML_SEQUENCE_NODE)
 		return kc_fail(kc, "%s is not a list", list);
 	for (it = seq ? seq->data.sequence.items.start : NULL;
-	    it != NULL && it < seq->data.sequence.items.top; it++) {
+	     it != NULL && it < seq->data.sequence.items.top; it++) {
 		item = yaml_document_get_node(&kc->doc, *it);
 		if (item == NULL || item->type != YAML_MAPPING_NODE)
 			return kc_fail(kc, "%s: an entry is not a mapping",
@@ -358,38 +186,17 @@ kc_blob(struct kc *kc, yaml_node_t *m, const char *what, const char *dkey,
 			    what, fkey);
 		if (kube_file_read(path, KUBE_FILE_MAX, secret, out) == -1)
 			return kc_fail(kc, "%s: %s %s: %s", what, fkey, path,
-			    errno == EFBIG ? "larger than 1 MiB" :
-			    strerror(errno));
+			    kube_file_strerror(errno, "larger than 1 MiB"));
 	} else
 		return 0;
-	if ((*out)->len == 0 || memmem((*out)->data, (*out)->len,
-	    "-----BEGIN ", 11) == NULL) {
+	if ((*out)->len == 0 ||
+	    memmem((*out)->data, (*out)->len, "-----BEGIN ", 11) == NULL) {
 		buf_free(*out);
 		*out = NULL;
 		return kc_fail(kc, "%s: %s is not PEM", what,
 		    data != NULL ? dkey : fkey);
 	}
 	return 0;
-}
-
-static int
-host_chars(const char *h, size_t n, int v6)
-{
-	size_t i;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = h[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '-')
-			continue;
-		if (v6 && c == ':')
-			continue;
-		return 0;
-	}
-	return 1;
 }
 
 static int
@@ -408,8 +215,7 @@ path_chars(const char *p)
  * the certificate check) and CONNECT_TO maps it to the real address.
  */
 static int
-kc_server(struct kc *kc, const char *url, const char *sni,
-    struct kube_auth *a)
+kc_server(struct kc *kc, const char *url, const char *sni, struct kube_auth *a)
 {
 	char host[260], port[8] = "443", buf[KUBE_URL_MAX];
 	const char *auth = url + 8, *end, *colon, *path;
@@ -422,8 +228,10 @@ kc_server(struct kc *kc, const char *url, const char *sni,
 	end = auth + strcspn(auth, "/?#");
 	path = end;
 	if (*end == '?' || *end == '#' || memchr(auth, '@', end - auth))
-		return kc_fail(kc, "server %s: user info, query or fragment "
-		    "not allowed", url);
+		return kc_fail(kc,
+		    "server %s: user info, query or fragment "
+		    "not allowed",
+		    url);
 	if (*auth == '[') {
 		v6 = 1;
 		colon = memchr(auth, ']', (size_t)(end - auth));
@@ -435,7 +243,8 @@ kc_server(struct kc *kc, const char *url, const char *sni,
 		colon = memchr(auth, ':', (size_t)(end - auth));
 		hlen = (size_t)((colon ? colon : end) - auth);
 	}
-	if (hlen >= sizeof(host) || !host_chars(auth + v6, hlen - 2 * v6, v6))
+	if (hlen >= sizeof(host) ||
+	    !kube_host_valid(auth + v6, hlen - 2 * v6, v6))
 		return kc_fail(kc, "server %s: bad host", url);
 	memcpy(host, auth, hlen);
 	host[hlen] = '\0';
@@ -452,7 +261,7 @@ kc_server(struct kc *kc, const char *url, const char *sni,
 	hlen = strlen(path);
 	while (hlen > 0 && path[hlen - 1] == '/')
 		hlen--;
-	if (sni != NULL && !host_chars(sni, strlen(sni), 0))
+	if (sni != NULL && !kube_host_valid(sni, strlen(sni), 0))
 		return kc_fail(kc, "tls-server-name %s: not a host name", sni);
 	n = snprintf(buf, sizeof(buf), "https://%s:%s%.*s",
 	    sni != NULL ? sni : host, port, (int)hlen, path);
@@ -469,8 +278,7 @@ kc_server(struct kc *kc, const char *url, const char *sni,
 }
 
 static int
-kc_cluster(struct kc *kc, yaml_node_t *c, const char *name,
-    struct kube_auth *a)
+kc_cluster(struct kc *kc, yaml_node_t *c, const char *name, struct kube_auth *a)
 {
 	const char *server, *insecure, *sni, *proxy;
 	char what[300];
@@ -483,9 +291,10 @@ kc_cluster(struct kc *kc, yaml_node_t *c, const char *name,
 	    get_scalar(kc, c, what, "proxy-url", &proxy))
 		return -1;
 	if (insecure != NULL && (b = yaml_bool(insecure)) != 0)
-		return kc_fail(kc, "%s: insecure-skip-tls-verify %s: refused, "
-		    "TLS verification cannot be turned off", what,
-		    b == 1 ? "is set" : "is not a boolean");
+		return kc_fail(kc,
+		    "%s: insecure-skip-tls-verify %s: refused, "
+		    "TLS verification cannot be turned off",
+		    what, b == 1 ? "is set" : "is not a boolean");
 	if (proxy != NULL)
 		return kc_fail(kc, "%s: proxy-url is not supported", what);
 	if (server == NULL || server[0] == '\0')
@@ -508,8 +317,10 @@ kc_token(struct kc *kc, const char *what, const char *inline_tok,
 		if (kc_path(kc, file, path, sizeof(path)) == -1)
 			return -1;
 		if (kc->flags & KUBE_KC_NOFILES)
-			return kc_fail(kc, "%s: tokenFile: files not allowed "
-			    "here", what);
+			return kc_fail(kc,
+			    "%s: tokenFile: files not allowed "
+			    "here",
+			    what);
 		if (kube_token_read(path, &a->token, why, sizeof(why)) == -1)
 			return kc_fail(kc, "%s: tokenFile %s: %s", what, path,
 			    why);
@@ -533,7 +344,7 @@ kc_token(struct kc *kc, const char *what, const char *inline_tok,
 	if (buf_append(a->token, inline_tok, strlen(inline_tok) + 1) == -1)
 		return kc_fail(kc, "out of memory");
 	a->token->len--;
-	if (token_check(a->token, why, sizeof(why)) == -1)
+	if (kube_token_check(a->token, why, sizeof(why)) == -1)
 		return kc_fail(kc, "%s: token: %s", what, why);
 	return 0;
 }
@@ -568,9 +379,9 @@ kc_user(struct kc *kc, yaml_node_t *u, const char *name, struct kube_auth *a)
 	    kc_token(kc, what, tok, file, a) == -1)
 		return -1;
 	if (kc_blob(kc, u, what, "client-certificate-data",
-	    "client-certificate", 0, &a->cert) == -1 ||
-	    kc_blob(kc, u, what, "client-key-data", "client-key", 1,
-	    &a->key) == -1)
+		"client-certificate", 0, &a->cert) == -1 ||
+	    kc_blob(kc, u, what, "client-key-data", "client-key", 1, &a->key) ==
+		-1)
 		return -1;
 	if (a->cert != NULL && a->key == NULL)
 		return kc_fail(kc, "%s: client-certificate without client-key",
@@ -579,8 +390,10 @@ kc_user(struct kc *kc, yaml_node_t *u, const char *name, struct kube_auth *a)
 		return kc_fail(kc, "%s: client-key without client-certificate",
 		    what);
 	if (a->token == NULL && a->cert == NULL)
-		return kc_fail(kc, "%s has no token, tokenFile or client "
-		    "certificate", what);
+		return kc_fail(kc,
+		    "%s has no token, tokenFile or client "
+		    "certificate",
+		    what);
 	return 0;
 }
 
@@ -607,15 +420,18 @@ kc_load(struct kc *kc, yaml_node_t *root, struct kube_auth *a)
 	if (uname == NULL || uname[0] == '\0')
 		return kc_fail(kc, "%s has no user", what);
 	if (find_entry(kc, root, "clusters", "cluster", cname, &cluster) ==
-	    -1 || kc_cluster(kc, cluster, cname, a) == -1)
+		-1 ||
+	    kc_cluster(kc, cluster, cname, a) == -1)
 		return -1;
 	if (find_entry(kc, root, "users", "user", uname, &user) == -1 ||
 	    kc_user(kc, user, uname, a) == -1)
 		return -1;
 	if (ns != NULL && ns[0] != '\0') {
 		if (!kube_label_name_valid(ns))
-			return kc_fail(kc, "%s: namespace \"%s\" is not a DNS "
-			    "label", what, ns);
+			return kc_fail(kc,
+			    "%s: namespace \"%s\" is not a DNS "
+			    "label",
+			    what, ns);
 		if ((a->namespace = strdup(ns)) == NULL)
 			return kc_fail(kc, "out of memory");
 	}
@@ -655,13 +471,13 @@ kc_dir(struct kc *kc, const char *path)
 	else if (slash == path)
 		snprintf(kc->dir, sizeof(kc->dir), "/");
 	else
-		snprintf(kc->dir, sizeof(kc->dir), "%.*s",
-		    (int)(slash - path), path);
+		snprintf(kc->dir, sizeof(kc->dir), "%.*s", (int)(slash - path),
+		    path);
 }
 
 int
-kube_kubeconfig_parse(const char *path, const char *data, size_t n,
-    int flags, struct kube_auth *a, char *err, size_t errlen)
+kube_kubeconfig_parse(const char *path, const char *data, size_t n, int flags,
+    struct kube_auth *a, char *err, size_t errlen)
 {
 	struct kc kc;
 	yaml_parser_t p;
@@ -714,119 +530,11 @@ kube_kubeconfig_load(const char *path, struct kube_auth *a, char *err,
 	memset(a, 0, sizeof(*a));
 	if (kube_file_read(path, KUBE_FILE_MAX, 1, &b) == -1) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path,
-		    errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+		    kube_file_strerror(errno, "larger than 1 MiB"));
 		return -1;
 	}
 	r = kube_kubeconfig_parse(path, (const char *)b->data, b->len, 0, a,
 	    err, errlen);
 	buf_free(b);
 	return r;
-}
-
-static int
-sa_file(const char *dir, const char *name, char *out, size_t outlen)
-{
-	int n = snprintf(out, outlen, "%s/%s", dir, name);
-
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
-}
-
-static int
-incluster_url(const char *host, const char *port, struct kube_auth *a,
-    char *err, size_t errlen)
-{
-	int v6 = strchr(host, ':') != NULL;
-	uint64_t pn;
-
-	if (!host_chars(host, strlen(host), v6)) {
-		snprintf(err, errlen, "in-cluster: KUBERNETES_SERVICE_HOST "
-		    "\"%.64s\" is not a host", host);
-		return -1;
-	}
-	if (str_to_u64(port, 65535, &pn) == -1 || pn == 0) {
-		snprintf(err, errlen, "in-cluster: KUBERNETES_SERVICE_PORT "
-		    "\"%.16s\" is not a port", port);
-		return -1;
-	}
-	/* Go's JoinHostPort: an IPv6 literal goes in brackets. */
-	if (asprintf(&a->base_url, v6 ? "https://[%s]:%s" : "https://%s:%s",
-	    host, port) == -1) {
-		a->base_url = NULL;
-		snprintf(err, errlen, "in-cluster: out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-incluster_namespace(const char *sa_dir, struct kube_auth *a)
-{
-	char path[PATH_MAX];
-	struct buf *b;
-
-	/* Optional: only a default for the Lease namespace. */
-	if (sa_file(sa_dir, "namespace", path, sizeof(path)) == -1 ||
-	    kube_file_read(path, 256, 0, &b) == -1)
-		return;
-	str_trim((char *)b->data);
-	if (kube_label_name_valid((char *)b->data))
-		a->namespace = strdup((char *)b->data);
-	buf_free(b);
-}
-
-int
-kube_incluster_load(const char *host, const char *port, const char *sa_dir,
-    struct kube_auth *a, char *err, size_t errlen)
-{
-	char path[PATH_MAX], why[128];
-
-	memset(a, 0, sizeof(*a));
-	if (incluster_url(host, port, a, err, errlen) == -1)
-		goto out_free;
-	if (sa_file(sa_dir, "token", path, sizeof(path)) == -1 ||
-	    kube_token_read(path, &a->token, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "service-account token %s: %s", path,
-		    why);
-		goto out_free;
-	}
-	if ((a->token_path = strdup(path)) == NULL ||
-	    (a->token_dir = strdup(sa_dir)) == NULL)
-		goto out_nomem;
-	if (sa_file(sa_dir, "ca.crt", path, sizeof(path)) == -1 ||
-	    kube_file_read(path, KUBE_FILE_MAX, 0, &a->ca) == -1) {
-		snprintf(err, errlen, "service-account CA %s: %s", path,
-		    errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-		goto out_free;
-	}
-	if (memmem(a->ca->data, a->ca->len, "-----BEGIN ", 11) == NULL) {
-		snprintf(err, errlen, "service-account CA %s: not PEM", path);
-		goto out_free;
-	}
-	incluster_namespace(sa_dir, a);
-	if (asprintf(&a->source, "service account %s", sa_dir) == -1) {
-		a->source = NULL;
-		goto out_nomem;
-	}
-	return 0;
-out_nomem:
-	snprintf(err, errlen, "in-cluster: out of memory");
-out_free:
-	kube_auth_free(a);
-	return -1;
-}
-
-void
-kube_auth_free(struct kube_auth *a)
-{
-	free(a->base_url);
-	free(a->connect_to);
-	buf_free(a->ca);
-	buf_free(a->cert);
-	buf_free(a->key);
-	buf_free(a->token);
-	free(a->token_path);
-	free(a->token_dir);
-	free(a->namespace);
-	free(a->source);
-	memset(a, 0, sizeof(*a));
 }

@@ -24,13 +24,13 @@
 #include "common/workers.h"
 #include "kube.h"
 
-#define OUTQ_MAX	(64u << 20)	/* frames the supervisor has not read */
-#define SA_DIR		"/var/run/secrets/kubernetes.io/serviceaccount"
-#define DEF_CANDIDATE	"tuist.dev/stable-egress-candidate=server"
-#define DEF_ACTIVE	"tuist.dev/stable-egress-gateway=server"
-#define DEF_LEASE	"stable-egress-controller.tuist.dev"
-#define DEF_STALL_S	90
-#define DEF_TOKEN_S	60
+#define OUTQ_MAX (64u << 20) /* frames the supervisor has not read */
+#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define DEF_CANDIDATE "tuist.dev/stable-egress-candidate=server"
+#define DEF_ACTIVE "tuist.dev/stable-egress-gateway=server"
+#define DEF_LEASE "stable-egress-controller.tuist.dev"
+#define DEF_STALL_S 90
+#define DEF_TOKEN_S 60
 
 /* ---- frames to the supervisor ---- */
 
@@ -44,8 +44,9 @@ flush_one(struct kube_ctx *c)
 	memcpy(&len, q->data + q->off, sizeof(len));
 	w = send(c->fd, q->data + q->off + sizeof(len), len,
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == ENOBUFS || errno == EINTR))
+	if (w == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
+		errno == EINTR))
 		return -1;
 	if (w == -1) {
 		/* The supervisor is gone: nothing left to work for. */
@@ -72,8 +73,7 @@ flush(struct kube_ctx *c)
 }
 
 void
-kube_send(struct kube_ctx *c, uint16_t type, uint32_t seq,
-    const void *payload)
+kube_send(struct kube_ctx *c, uint16_t type, uint32_t seq, const void *payload)
 {
 	uint32_t len;
 	size_t n;
@@ -137,6 +137,10 @@ kube_rand(uint64_t *s)
 static void
 on_ping(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 {
+	/* Start-up lines stay held until the supervisor's first PING: it
+	 * pings once every worker is ready, so a sibling's credential
+	 * error stays the daemon's only line. */
+	log_release();
 	kube_send(c, MSG_PING_ANS, seq, &p->ping);
 }
 
@@ -168,7 +172,7 @@ on_test_syscall(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 
 static const struct {
 	uint16_t type;
-	int in_check;		/* allowed with check=1 (no API requests) */
+	int in_check; /* allowed with check=1 (no API requests) */
 	void (*fn)(struct kube_ctx *, uint32_t, const union msg_payload *);
 } handlers[] = {
 	{ MSG_PING_REQ, 1, on_ping },
@@ -211,11 +215,11 @@ on_supervisor(struct kube_ctx *c)
 
 	while (!c->stop) {
 		r = frame_recv(c->fd, c->scratch_in, &f);
-		if (r == FRAME_ERR_IO && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK))
+		if (r == FRAME_ERR_IO &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (r == FRAME_ERR_EOF || (r == FRAME_ERR_IO &&
-		    errno == ECONNRESET)) {
+		if (r == FRAME_ERR_EOF ||
+		    (r == FRAME_ERR_IO && errno == ECONNRESET)) {
 			c->stop = 1;
 			return;
 		}
@@ -257,7 +261,7 @@ loop(struct kube_ctx *c)
 	while (!c->stop) {
 		if (cap < 1 + c->ncfds) {
 			if ((np = reallocarray(pfd, 1 + c->ncfds + 8,
-			    sizeof(*pfd))) == NULL)
+				 sizeof(*pfd))) == NULL)
 				fatal("out of memory");
 			pfd = np;
 			cap = 1 + c->ncfds + 8;
@@ -292,8 +296,8 @@ loop(struct kube_ctx *c)
 /* ---- start-up ---- */
 
 static int
-arg_int(int argc, char **argv, const char *key, int def, int max,
-    int64_t *out, char *err, size_t errlen)
+arg_int(int argc, char **argv, const char *key, int def, int max, int64_t *out,
+    char *err, size_t errlen)
 {
 	const char *v = str_arg(argc, argv, key);
 	uint64_t n;
@@ -302,8 +306,10 @@ arg_int(int argc, char **argv, const char *key, int def, int max,
 	if (v == NULL || v[0] == '\0')
 		return 0;
 	if (str_to_u64(v, (uint64_t)max, &n) == -1 || n == 0) {
-		snprintf(err, errlen, "k8s worker: %s \"%.32s\": not a number "
-		    "in 1..%d", key, v, max);
+		snprintf(err, errlen,
+		    "k8s worker: %s \"%.32s\": not a number "
+		    "in 1..%d",
+		    key, v, max);
 		return -1;
 	}
 	*out = (int64_t)n;
@@ -319,8 +325,10 @@ arg_sel(int argc, char **argv, const char *key, const char *def,
 	if (v == NULL)
 		v = def;
 	if (kube_sel_parse(v, out) == -1) {
-		snprintf(err, errlen, "k8s worker: %s \"%.300s\": not a label "
-		    "key=value", key, v);
+		snprintf(err, errlen,
+		    "k8s worker: %s \"%.300s\": not a label "
+		    "key=value",
+		    key, v);
 		return -1;
 	}
 	return 0;
@@ -340,8 +348,10 @@ arg_name(int argc, char **argv, const char *key, const char *def,
 		return 0;
 	}
 	if (str_copy(out, outlen, v) == -1 || !valid(out)) {
-		snprintf(err, errlen, "k8s worker: %s \"%.64s\": not a valid "
-		    "name", key, v);
+		snprintf(err, errlen,
+		    "k8s worker: %s \"%.64s\": not a valid "
+		    "name",
+		    key, v);
 		return -1;
 	}
 	return 0;
@@ -352,38 +362,38 @@ args(struct kube_ctx *c, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *v, *prep = str_arg(argc, argv, "prepared_label");
 
-	c->check = (v = str_arg(argc, argv, "check")) != NULL &&
-	    strcmp(v, "1") == 0;
-	if (arg_sel(argc, argv, "candidate_label", DEF_CANDIDATE, &c->cand,
-	    err, errlen) == -1 ||
+	c->check =
+	    (v = str_arg(argc, argv, "check")) != NULL && strcmp(v, "1") == 0;
+	if (arg_sel(argc, argv, "candidate_label", DEF_CANDIDATE, &c->cand, err,
+		errlen) == -1 ||
 	    arg_sel(argc, argv, "active_label", DEF_ACTIVE, &c->active, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	if ((c->have_prepared = prep != NULL && prep[0] != '\0') &&
 	    arg_sel(argc, argv, "prepared_label", "", &c->prepared, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	if (arg_name(argc, argv, "prepared_namespace", "kube-system",
-	    kube_label_name_valid, c->prepared_ns, sizeof(c->prepared_ns),
-	    err, errlen) == -1 ||
-	    arg_name(argc, argv, "lease_namespace", "",
-	    kube_label_name_valid, c->lease_ns, sizeof(c->lease_ns), err,
-	    errlen) == -1 ||
+		kube_label_name_valid, c->prepared_ns, sizeof(c->prepared_ns),
+		err, errlen) == -1 ||
+	    arg_name(argc, argv, "lease_namespace", "", kube_label_name_valid,
+		c->lease_ns, sizeof(c->lease_ns), err, errlen) == -1 ||
 	    arg_name(argc, argv, "lease_name", DEF_LEASE, kube_name_valid,
-	    c->lease_name, sizeof(c->lease_name), err, errlen) == -1)
+		c->lease_name, sizeof(c->lease_name), err, errlen) == -1)
 		return -1;
 	v = str_arg(argc, argv, "identity");
 	if (str_copy(c->identity, sizeof(c->identity),
-	    v != NULL && v[0] != '\0' ? v : "stable-egressd") == -1 ||
+		v != NULL && v[0] != '\0' ? v : "stable-egressd") == -1 ||
 	    !kube_utf8_valid(c->identity, strlen(c->identity))) {
-		snprintf(err, errlen, "k8s worker: identity: longer than 128 "
+		snprintf(err, errlen,
+		    "k8s worker: identity: longer than 128 "
 		    "bytes or not UTF-8");
 		return -1;
 	}
 	if (arg_int(argc, argv, "watch_stall_s", DEF_STALL_S, 3600,
-	    &c->stall_ms, err, errlen) == -1 ||
+		&c->stall_ms, err, errlen) == -1 ||
 	    arg_int(argc, argv, "token_reread_s", DEF_TOKEN_S, 3600,
-	    &c->token_every_ms, err, errlen) == -1)
+		&c->token_every_ms, err, errlen) == -1)
 		return -1;
 	c->stall_ms *= 1000;
 	c->token_every_ms *= 1000;
@@ -391,8 +401,7 @@ args(struct kube_ctx *c, int argc, char **argv, char *err, size_t errlen)
 }
 
 static int
-load_auth(struct kube_ctx *c, int argc, char **argv, char *err,
-    size_t errlen)
+load_auth(struct kube_ctx *c, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *kc = str_arg(argc, argv, "kubeconfig");
 	const char *host = str_arg(argc, argv, "service_host");
@@ -404,19 +413,21 @@ load_auth(struct kube_ctx *c, int argc, char **argv, char *err,
 			return -1;
 	} else if (host != NULL && host[0] != '\0' && port != NULL &&
 	    port[0] != '\0') {
-		if (kube_incluster_load(host, port, sa != NULL && sa[0] ?
-		    sa : SA_DIR, &c->auth, err, errlen) == -1)
+		if (kube_incluster_load(host, port,
+			sa != NULL && sa[0] ? sa : SA_DIR, &c->auth, err,
+			errlen) == -1)
 			return -1;
 	} else {
-		snprintf(err, errlen, "k8s worker: no kubeconfig and not in a "
+		snprintf(err, errlen,
+		    "k8s worker: no kubeconfig and not in a "
 		    "cluster (KUBERNETES_SERVICE_HOST/PORT unset)");
 		return -1;
 	}
 	/* Lease namespace: the supervisor's choice, else ours. */
 	if (c->lease_ns[0] == '\0')
 		str_copy(c->lease_ns, sizeof(c->lease_ns),
-		    c->auth.namespace != NULL ? c->auth.namespace :
-		    "kube-system");
+		    c->auth.namespace != NULL ? c->auth.namespace
+					      : "kube-system");
 	c->token_due = clock_ms() + c->token_every_ms;
 	return 0;
 }
@@ -486,7 +497,8 @@ lock_down(struct kube_ctx *c)
 		log_info("sandbox entered", "landlock_abi", abi, NULL);
 	} else
 		log_warn("sandbox entered without Landlock: the kernel has "
-		    "none", NULL);
+			 "none",
+		    NULL);
 }
 
 static int
@@ -499,8 +511,7 @@ setup(struct kube_ctx *c, int fd)
 	if ((c->outq = buf_new(0, OUTQ_MAX)) == NULL ||
 	    (c->scratch = malloc(FRAME_MAX)) == NULL ||
 	    (c->scratch_in = malloc(FRAME_MAX)) == NULL ||
-	    kube_store_init(&c->nodes) == -1 ||
-	    kube_store_init(&c->pods) == -1)
+	    kube_store_init(&c->nodes) == -1 || kube_store_init(&c->pods) == -1)
 		return -1;
 	if (getrandom(&c->rng, sizeof(c->rng), 0) != sizeof(c->rng))
 		c->rng = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
@@ -555,7 +566,8 @@ kube_main(int fd, int argc, char **argv)
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
 		fatal("fcntl");
 	if (json < 0 || level < 0)
-		return config_error(c, "k8s worker: bad log_format or "
+		return config_error(c,
+		    "k8s worker: bad log_format or "
 		    "log_level");
 	if (args(c, argc, argv, err, sizeof(err)) == -1 ||
 	    load_auth(c, argc, argv, err, sizeof(err)) == -1)
@@ -574,7 +586,6 @@ kube_main(int fd, int argc, char **argv)
 	hello(c, HELLO_READY, "");
 	log_info("k8s worker ready", "api", c->auth.base_url, "source",
 	    c->auth.source, "check", c->check ? "1" : "0", NULL);
-	log_release();
 	loop(c);
 	log_debug("k8s worker stopping", NULL);
 	teardown(c);

@@ -9,21 +9,21 @@
 #include "common/str.h"
 #include "kube.h"
 
-#define BACKOFF_MIN_MS		800
-#define BACKOFF_MAX_MS		30000
-#define BACKOFF_RESET_MS	120000	/* healthy this long: start over */
-#define WATCH_MIN_S		300	/* client-go's random 300-600 s */
-#define WATCH_SPREAD_S		301
-#define WATCH_SLACK_S		30	/* CURLOPT_TIMEOUT above the server's */
-#define WATCH_EARLY_MS		1000	/* ended this soon, no event: error */
-#define LIST_TIMEOUT_S		60
+#define BACKOFF_MIN_MS 800
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_RESET_MS 120000 /* healthy this long: start over */
+#define WATCH_MIN_S 300 /* client-go's random 300-600 s */
+#define WATCH_SPREAD_S 301
+#define WATCH_SLACK_S 30 /* CURLOPT_TIMEOUT above the server's */
+#define WATCH_EARLY_MS 1000 /* ended this soon, no event: error */
+#define LIST_TIMEOUT_S 60
 
 /* How the line handler ended a watch. */
 enum kube_watch_end {
 	WE_NONE = 0,
-	WE_GONE,		/* ERROR 410: relist */
-	WE_THROTTLED,		/* ERROR 429: back off, re-watch */
-	WE_ERROR,		/* anything else: back off, relist */
+	WE_GONE, /* ERROR 410: relist */
+	WE_THROTTLED, /* ERROR 429: back off, re-watch */
+	WE_ERROR, /* anything else: back off, relist */
 };
 
 static void begin_list(struct kube_ctx *, struct kube_refl *);
@@ -44,13 +44,6 @@ kube_all_synced(const struct kube_ctx *c)
 		if (enabled(&c->refl[i]) && !c->refl[i].synced)
 			return 0;
 	return 1;
-}
-
-static uint8_t
-sel_flag(const struct kube_refl *f)
-{
-	return f->kind == REFL_CAND ? NODE_F_CANDIDATE :
-	    f->kind == REFL_ACTIVE ? NODE_F_ACTIVE : 0;
 }
 
 static int
@@ -76,9 +69,9 @@ kube_refl_setup(struct kube_ctx *c)
 	int n;
 
 	if (refl_init(&c->refl[REFL_CAND], REFL_CAND, "nodes/candidate",
-	    &c->nodes, 1, "/api/v1/nodes", &c->cand) == -1 ||
+		&c->nodes, 1, "/api/v1/nodes", &c->cand) == -1 ||
 	    refl_init(&c->refl[REFL_ACTIVE], REFL_ACTIVE, "nodes/active",
-	    &c->nodes, 2, "/api/v1/nodes", &c->active) == -1)
+		&c->nodes, 2, "/api/v1/nodes", &c->active) == -1)
 		fatalx("label selector does not fit", NULL);
 	memset(&c->refl[REFL_PODS], 0, sizeof(c->refl[REFL_PODS]));
 	if (!c->have_prepared)
@@ -86,8 +79,8 @@ kube_refl_setup(struct kube_ctx *c)
 	n = snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods",
 	    c->prepared_ns);
 	if (n < 0 || (size_t)n >= sizeof(path) ||
-	    refl_init(&c->refl[REFL_PODS], REFL_PODS, "pods/prepared",
-	    &c->pods, 1, path, &c->prepared) == -1)
+	    refl_init(&c->refl[REFL_PODS], REFL_PODS, "pods/prepared", &c->pods,
+		1, path, &c->prepared) == -1)
 		fatalx("prepared pod selector does not fit", NULL);
 }
 
@@ -139,216 +132,6 @@ trouble(struct kube_ctx *c, struct kube_refl *f, int relist,
 	    relist ? "list" : "watch", NULL);
 }
 
-/* ---- frames to the supervisor ---- */
-
-static void
-send_rec(struct kube_ctx *c, const struct kube_refl *f,
-    const struct kube_rec *r)
-{
-	union msg_payload p;
-
-	memset(&p, 0, sizeof(p));
-	if (f->kind == REFL_PODS) {
-		str_copy(p.pod.name, sizeof(p.pod.name), r->str);
-		str_copy(p.pod.node, sizeof(p.pod.node), KUBE_REC_A(r));
-		p.pod.ready = r->flags;
-		kube_send(c, MSG_KUBE_POD, 0, &p.pod);
-		return;
-	}
-	str_copy(p.node.name, sizeof(p.node.name), r->str);
-	p.node.server_id = r->id;
-	str_copy(p.node.internal_ip, sizeof(p.node.internal_ip), KUBE_REC_A(r));
-	str_copy(p.node.external_ip, sizeof(p.node.external_ip), KUBE_REC_B(r));
-	p.node.flags = r->flags;
-	kube_send(c, MSG_KUBE_NODE, 0, &p.node);
-}
-
-static void
-send_del(struct kube_ctx *c, const struct kube_refl *f, const char *name)
-{
-	struct msg_kube_name m;
-
-	memset(&m, 0, sizeof(m));
-	str_copy(m.name, sizeof(m.name), name);
-	kube_send(c, f->kind == REFL_PODS ? MSG_KUBE_POD_DEL :
-	    MSG_KUBE_NODE_DEL, 0, &m);
-}
-
-static int
-announced(const struct kube_ctx *c, const struct kube_refl *f)
-{
-	return f->kind == REFL_PODS ? c->pods_announced : c->nodes_announced;
-}
-
-/* A full snapshot of the store the reflector feeds: nodes only once
- * both node selectors have listed, so the first one is complete. */
-static void
-announce(struct kube_ctx *c, const struct kube_refl *f)
-{
-	struct msg_kube_sync s;
-	struct kube_iter it = { 0, NULL };
-	struct kube_rec *r;
-
-	if (f->kind != REFL_PODS && (!c->refl[REFL_CAND].synced ||
-	    !c->refl[REFL_ACTIVE].synced))
-		return;
-	memset(&s, 0, sizeof(s));
-	s.kind = f->kind == REFL_PODS ? SYNC_PODS : SYNC_NODES;
-	kube_send(c, MSG_KUBE_SYNC_BEGIN, 0, &s);
-	while ((r = kube_store_iter(f->store, &it)) != NULL) {
-		send_rec(c, f, r);
-		s.count++;
-	}
-	kube_send(c, MSG_KUBE_SYNC_END, 0, &s);
-	if (f->kind == REFL_PODS)
-		c->pods_announced = 1;
-	else
-		c->nodes_announced = 1;
-}
-
-/* ---- applying objects ---- */
-
-/* A node or pod in the store's form: a is the InternalIP or the
- * pod's nodeName, b the ExternalIP. */
-struct rec_form {
-	char name[PROTO_NAME_MAX];
-	char a[PROTO_NAME_MAX];
-	char b[PROTO_IP_MAX];
-	uint64_t id;
-	uint64_t rv;
-	uint8_t flags;
-};
-
-static int
-decode_obj(struct kube_ctx *c, const struct kube_refl *f, const cJSON *o,
-    struct rec_form *out, const char **where)
-{
-	struct kube_node_obj no;
-	struct kube_pod_obj po;
-	int r;
-
-	memset(out, 0, sizeof(*out));
-	if (f->kind == REFL_PODS) {
-		r = kube_decode_pod(o, &po, where);
-		memcpy(out->name, po.m.name, sizeof(out->name));
-		memcpy(out->a, po.m.node, sizeof(out->a));
-		out->flags = po.m.ready;
-		out->rv = po.rv;
-		return r;
-	}
-	r = kube_decode_node(o, &c->cand, &c->active, &no, where);
-	memcpy(out->name, no.m.name, sizeof(out->name));
-	memcpy(out->a, no.m.internal_ip, sizeof(no.m.internal_ip));
-	memcpy(out->b, no.m.external_ip, sizeof(out->b));
-	out->id = no.m.server_id;
-	out->flags = no.m.flags;
-	out->rv = no.rv;
-	return r;
-}
-
-static void
-apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
-{
-	struct rec_form no;
-	struct kube_rec *r;
-	const char *where;
-	int rc, changed;
-
-	if ((rc = decode_obj(c, f, o, &no, &where)) != 0) {
-		log_warn("object skipped: malformed", "reflector", f->name,
-		    "name", no.name, "field", where, "err",
-		    kube_strerror(rc), NULL);
-		/* Keep what we had rather than let the list sweep it. */
-		if (listing && no.name[0] != '\0' &&
-		    (r = kube_store_get(f->store, no.name)) != NULL &&
-		    (r->member & f->bit))
-			r->seen |= f->bit;
-		return;
-	}
-	r = kube_store_get(f->store, no.name);
-	/* The other selector's watch may already have applied a newer
-	 * state of this node: membership only. */
-	if (r != NULL && no.rv != 0 && r->rv != 0 && no.rv < r->rv) {
-		r->member |= f->bit;
-		r->seen |= listing ? f->bit : 0;
-		return;
-	}
-	if (kube_store_put(f->store, no.name, no.a, no.b, no.id, no.flags,
-	    &r, &changed) == -1) {
-		log_error("out of memory storing a record", "name", no.name,
-		    NULL);
-		return;
-	}
-	r->rv = no.rv;
-	r->member |= f->bit;
-	r->seen |= listing ? f->bit : 0;
-	if (!listing && changed && announced(c, f))
-		send_rec(c, f, r);
-}
-
-/* Leaving this selector; the record goes once it is in none. */
-static void
-leave(struct kube_ctx *c, struct kube_refl *f, struct kube_rec *r,
-    uint64_t rv, int quiet)
-{
-	uint8_t before = r->flags;
-
-	r->member &= (uint8_t)~f->bit;
-	if (rv == 0 || r->rv == 0 || rv >= r->rv) {
-		r->flags &= (uint8_t)~sel_flag(f);
-		if (rv > r->rv)
-			r->rv = rv;
-	}
-	if (r->member == 0) {
-		if (!quiet && announced(c, f))
-			send_del(c, f, r->str);
-		kube_store_del(f->store, r);
-	} else if (!quiet && r->flags != before && announced(c, f))
-		send_rec(c, f, r);
-}
-
-static void
-deleted(struct kube_ctx *c, struct kube_refl *f, const cJSON *o)
-{
-	struct rec_form no;
-	struct kube_rec *r;
-	const char *where;
-	int rc;
-
-	/* The last state: only its name and resourceVersion matter. */
-	rc = decode_obj(c, f, o, &no, &where);
-	if (no.name[0] == '\0' || (rc != 0 && strcmp(where,
-	    "metadata.name") == 0)) {
-		log_warn("DELETED event without a usable name", "reflector",
-		    f->name, "err", kube_strerror(rc), NULL);
-		return;
-	}
-	if ((r = kube_store_get(f->store, no.name)) != NULL &&
-	    (r->member & f->bit))
-		leave(c, f, r, no.rv, 0);
-}
-
-static void
-sweep(struct kube_refl *f, struct kube_ctx *c)
-{
-	struct kube_iter it = { 0, NULL };
-	struct kube_rec *r;
-
-	while ((r = kube_store_iter(f->store, &it)) != NULL)
-		if ((r->member & f->bit) && !(r->seen & f->bit))
-			leave(c, f, r, 0, 1);
-}
-
-static void
-clear_seen(struct kube_refl *f)
-{
-	struct kube_iter it = { 0, NULL };
-	struct kube_rec *r;
-
-	while ((r = kube_store_iter(f->store, &it)) != NULL)
-		r->seen &= (uint8_t)~f->bit;
-}
-
 /* ---- list ---- */
 
 static void
@@ -361,8 +144,9 @@ log_http_failure(const char *what, const struct kube_refl *f,
 	snprintf(code, sizeof(code), "%ld", r->code);
 	if (r->rc != CURLE_OK || r->stop != KUBE_STOP_NONE)
 		kube_http_errtext(r, err, sizeof(err));
-	else if (r->reply != NULL && kube_decode_status_body(
-	    (const char *)r->reply->data, r->reply->len, &st) == 0)
+	else if (r->reply != NULL &&
+	    kube_decode_status_body((const char *)r->reply->data, r->reply->len,
+		&st) == 0)
 		snprintf(err, sizeof(err), "%.63s: %.440s", st.reason,
 		    st.message);
 	else
@@ -377,8 +161,7 @@ list_page(struct kube_ctx *c, struct kube_refl *f, struct kube_req *r)
 	const cJSON *item;
 	int rc;
 
-	rc = kube_decode_list((const char *)r->reply->data, r->reply->len,
-	    &d);
+	rc = kube_decode_list((const char *)r->reply->data, r->reply->len, &d);
 	/* The raw page is not needed once parsed. */
 	buf_free(r->reply);
 	r->reply = NULL;
@@ -388,8 +171,9 @@ list_page(struct kube_ctx *c, struct kube_refl *f, struct kube_req *r)
 		kube_doc_free(&d);
 		return -1;
 	}
-	cJSON_ArrayForEach(item, d.object) {
-		apply(c, f, item, 1);
+	cJSON_ArrayForEach(item, d.object)
+	{
+		kube_apply(c, f, item, 1);
 		f->listed++;
 	}
 	free(f->cont);
@@ -417,12 +201,12 @@ list_done(struct kube_req *r)
 		begin_list(c, f);
 		return;
 	}
-	if (r->rc != CURLE_OK || r->stop != KUBE_STOP_NONE ||
-	    r->code != 200 || r->reply == NULL) {
+	if (r->rc != CURLE_OK || r->stop != KUBE_STOP_NONE || r->code != 200 ||
+	    r->reply == NULL) {
 		log_http_failure("list failed", f, r);
 		/* A throttled page is asked again; else a fresh list. */
-		trouble(c, f, r->code != 429, r->code == 429 ||
-		    r->code >= 500 ? r->retry_after_ms : 0);
+		trouble(c, f, r->code != 429,
+		    r->code == 429 || r->code >= 500 ? r->retry_after_ms : 0);
 		return;
 	}
 	if (list_page(c, f, r) == -1) {
@@ -433,14 +217,13 @@ list_done(struct kube_req *r)
 		begin_list(c, f);
 		return;
 	}
-	sweep(f, c);
+	kube_sweep(f, c);
 	f->synced = 1;
 	f->limit = KUBE_PAGE_LIMIT;
 	snprintf(n, sizeof(n), "%u", f->listed);
-	log_info("listed", "reflector", f->name, "count", n, "rv", f->rv,
-	    NULL);
+	log_info("listed", "reflector", f->name, "count", n, "rv", f->rv, NULL);
 	kube_set_api(c, 1);
-	announce(c, f);
+	kube_announce(c, f);
 	/* Pages were parsed and freed: give the pages back to the OS. */
 	malloc_trim(0);
 	begin_watch(c, f);
@@ -455,7 +238,7 @@ begin_list(struct kube_ctx *c, struct kube_refl *f)
 	int n;
 
 	if (f->cont == NULL) {
-		clear_seen(f);
+		kube_clear_seen(f);
 		f->listed = 0;
 	}
 	cont[0] = '\0';
@@ -463,11 +246,11 @@ begin_list(struct kube_ctx *c, struct kube_refl *f)
 		cont[0] = '\0';
 	/* No resourceVersion: a consistent read that honours limit (the
 	 * watch cache ignores limit for RV "0": one huge reply). */
-	n = snprintf(q, sizeof(q), "%s?limit=%d&labelSelector=%s%s%s",
-	    f->path, f->limit, f->selector, cont[0] ? "&continue=" : "", cont);
+	n = snprintf(q, sizeof(q), "%s?limit=%d&labelSelector=%s%s%s", f->path,
+	    f->limit, f->selector, cont[0] ? "&continue=" : "", cont);
 	if (n < 0 || (size_t)n >= sizeof(q) ||
-	    (r = kube_http_new(c, "GET", q, NULL, NULL, 0,
-	    LIST_TIMEOUT_S)) == NULL) {
+	    (r = kube_http_new(c, "GET", q, NULL, NULL, 0, LIST_TIMEOUT_S)) ==
+		NULL) {
 		trouble(c, f, 1, 0);
 		return;
 	}
@@ -504,8 +287,8 @@ watch_error(struct kube_refl *f, const cJSON *obj)
 		f->end = WE_ERROR;
 	f->retry_after_ms = st.retry_after_s * 1000;
 	snprintf(code, sizeof(code), "%d", st.code);
-	log_info("watch ended by an ERROR event", "reflector", f->name,
-	    "code", code, "reason", st.reason, "err", st.message, NULL);
+	log_info("watch ended by an ERROR event", "reflector", f->name, "code",
+	    code, "reason", st.reason, "err", st.message, NULL);
 	return -1;
 }
 
@@ -534,9 +317,9 @@ watch_line(struct kube_req *r, const char *line, size_t n)
 	/* Every event, bookmarks too, moves the resume point. */
 	str_copy(f->rv, sizeof(f->rv), d.rv);
 	if (d.type == KUBE_EV_ADDED || d.type == KUBE_EV_MODIFIED)
-		apply(c, f, d.object, 0);
+		kube_apply(c, f, d.object, 0);
 	else if (d.type == KUBE_EV_DELETED)
-		deleted(c, f, d.object);
+		kube_deleted(c, f, d.object);
 	kube_doc_free(&d);
 	return 0;
 }
@@ -586,8 +369,9 @@ watch_done(struct kube_req *r)
 	} else {
 		log_http_failure("watch failed", f, r);
 		/* Refused or throttled: the RV is still good. */
-		trouble(c, f, !(r->code == 429 || (r->code == 0 &&
-		    r->rc == CURLE_COULDNT_CONNECT)),
+		trouble(c, f,
+		    !(r->code == 429 ||
+			(r->code == 0 && r->rc == CURLE_COULDNT_CONNECT)),
 		    r->code == 429 || r->code >= 500 ? r->retry_after_ms : 0);
 	}
 }
@@ -601,13 +385,16 @@ begin_watch(struct kube_ctx *c, struct kube_refl *f)
 	int n, timeout;
 
 	timeout = WATCH_MIN_S + (int)(kube_rand(&c->rng) % WATCH_SPREAD_S);
-	n = kube_urlenc(f->rv, rv, sizeof(rv)) == -1 ? -1 :
-	    snprintf(q, sizeof(q), "%s?watch=true&resourceVersion=%s"
-	    "&allowWatchBookmarks=true&timeoutSeconds=%d&labelSelector=%s",
-	    f->path, rv, timeout, f->selector);
+	n = kube_urlenc(f->rv, rv, sizeof(rv)) == -1
+	    ? -1
+	    : snprintf(q, sizeof(q),
+		  "%s?watch=true&resourceVersion=%s"
+		  "&allowWatchBookmarks=true&timeoutSeconds=%d&labelSelector=%"
+		  "s",
+		  f->path, rv, timeout, f->selector);
 	if (n < 0 || (size_t)n >= sizeof(q) ||
 	    (r = kube_http_new(c, "GET", q, NULL, NULL, 1,
-	    timeout + WATCH_SLACK_S)) == NULL) {
+		 timeout + WATCH_SLACK_S)) == NULL) {
 		trouble(c, f, 1, 0);
 		return;
 	}

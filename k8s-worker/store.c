@@ -53,7 +53,7 @@ kube_store_get(const struct kube_store *st, const char *name)
 	struct kube_rec *r;
 
 	for (r = st->tab[hash(name) & (st->nbuckets - 1)]; r != NULL;
-	    r = r->next)
+	     r = r->next)
 		if (strcmp(r->str, name) == 0)
 			return r;
 	return NULL;
@@ -86,7 +86,7 @@ unlink_rec(struct kube_store *st, struct kube_rec *rec)
 	struct kube_rec **pp;
 
 	for (pp = &st->tab[hash(rec->str) & (st->nbuckets - 1)]; *pp != NULL;
-	    pp = &(*pp)->next)
+	     pp = &(*pp)->next)
 		if (*pp == rec) {
 			*pp = rec->next;
 			st->count--;

@@ -10,19 +10,19 @@
 #include "common/str.h"
 #include "kube.h"
 
-#define WRITE_TIMEOUT_S	10	/* within the renew deadline */
-#define REPORTER	"tuist.dev/stable-egress-controller"
-#define EVENTS_NS	"default"	/* Events about a Node live here */
-#define LEASES_PATH	"/apis/coordination.k8s.io/v1/namespaces/%s/leases"
+#define WRITE_TIMEOUT_S 10 /* within the renew deadline */
+#define REPORTER "tuist.dev/stable-egress-controller"
+#define EVENTS_NS "default" /* Events about a Node live here */
+#define LEASES_PATH "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
 
 /* One write in flight: how to answer it, and what a retry needs. */
 struct kube_op {
-	uint16_t ans;		/* MSG_KUBE_*_ANS */
+	uint16_t ans; /* MSG_KUBE_*_ANS */
 	uint32_t seq;
-	int core;		/* event: already the core/v1 fallback */
+	int core; /* event: already the core/v1 fallback */
 	struct msg_kube_event ev;
-	char name[PROTO_NAME_MAX];	/* event object name */
-	char time[PROTO_TIME_MAX];	/* event time */
+	char name[PROTO_NAME_MAX]; /* event object name */
+	char time[PROTO_TIME_MAX]; /* event time */
 };
 
 int
@@ -43,8 +43,9 @@ kube_result_of(long code, const char *reason)
 	case 404:
 		return RES_NOT_FOUND;
 	case 409:
-		return reason != NULL && strcmp(reason, "AlreadyExists") == 0 ?
-		    RES_EXISTS : RES_CONFLICT;
+		return reason != NULL && strcmp(reason, "AlreadyExists") == 0
+		    ? RES_EXISTS
+		    : RES_CONFLICT;
 	case 429:
 		return RES_THROTTLED;
 	default:
@@ -112,18 +113,18 @@ req_result(const struct kube_req *r, char *err, size_t errlen, uint32_t *ra)
 	if (r->code >= 200 && r->code < 300)
 		return RES_OK;
 	/* The code decides; the body (maybe plain text) only explains. */
-	if (r->reply != NULL && kube_decode_status_body(
-	    (const char *)r->reply->data, r->reply->len, &st) == 0)
-		snprintf(err, errlen, "%.63s: %.440s", st.reason,
-		    st.message);
+	if (r->reply != NULL &&
+	    kube_decode_status_body((const char *)r->reply->data, r->reply->len,
+		&st) == 0)
+		snprintf(err, errlen, "%.63s: %.440s", st.reason, st.message);
 	else {
 		memset(&st, 0, sizeof(st));
 		snprintf(err, errlen, "HTTP %ld", r->code);
 	}
 	res = kube_result_of(r->code, st.reason);
 	if (res == RES_THROTTLED || res == RES_TRANSIENT)
-		*ra = r->retry_after_ms ? r->retry_after_ms :
-		    st.retry_after_s * 1000;
+		*ra = r->retry_after_ms ? r->retry_after_ms
+					: st.retry_after_s * 1000;
 	return res;
 }
 
@@ -135,7 +136,7 @@ start(struct kube_ctx *c, struct kube_op *op, const char *method,
 	struct kube_req *r;
 
 	if ((r = kube_http_new(c, method, path, ctype, body, 0,
-	    WRITE_TIMEOUT_S)) == NULL)
+		 WRITE_TIMEOUT_S)) == NULL)
 		return -1;
 	r->owner = op;
 	r->on_done = done;
@@ -226,8 +227,9 @@ kube_on_label(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 	snprintf(path, sizeof(path), "/api/v1/nodes/%s", m->node);
 	/* Only the configured key: the supervisor names node and on/off. */
 	root = cJSON_CreateObject();
-	labels = cJSON_AddObjectToObject(cJSON_AddObjectToObject(root,
-	    "metadata"), "labels");
+	labels =
+	    cJSON_AddObjectToObject(cJSON_AddObjectToObject(root, "metadata"),
+		"labels");
 	if (m->set)
 		cJSON_AddStringToObject(labels, c->active.key, c->active.value);
 	else
@@ -252,9 +254,10 @@ lease_done(struct kube_req *r)
 
 	memset(&l, 0, sizeof(l));
 	res = req_result(r, err, sizeof(err), &ra);
-	if (res == RES_OK && (r->reply == NULL ||
-	    (rc = kube_decode_lease_body((const char *)r->reply->data,
-	    r->reply->len, &l, &where)) != 0)) {
+	if (res == RES_OK &&
+	    (r->reply == NULL ||
+		(rc = kube_decode_lease_body((const char *)r->reply->data,
+		     r->reply->len, &l, &where)) != 0)) {
 		res = RES_MALFORMED;
 		snprintf(err, sizeof(err), "Lease reply: %s: %s",
 		    r->reply == NULL ? "body" : where,
@@ -351,8 +354,7 @@ lease_req(struct kube_ctx *c, uint32_t seq, const struct msg_lease *l,
 }
 
 void
-kube_on_lease_get(struct kube_ctx *c, uint32_t seq,
-    const union msg_payload *p)
+kube_on_lease_get(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 {
 	lease_req(c, seq, &p->lease_req.lease, "GET");
 }
@@ -397,7 +399,8 @@ event_json(const struct kube_ctx *c, const struct kube_op *op)
 	meta = cJSON_AddObjectToObject(root, "metadata");
 	cJSON_AddStringToObject(meta, "name", op->name);
 	cJSON_AddStringToObject(meta, "namespace", EVENTS_NS);
-	cJSON_AddStringToObject(root, "type", e->warning ? "Warning" : "Normal");
+	cJSON_AddStringToObject(root, "type",
+	    e->warning ? "Warning" : "Normal");
 	cJSON_AddStringToObject(root, "reason", e->reason);
 	cJSON_AddStringToObject(root, "action", e->action);
 	cJSON_AddStringToObject(root, "reportingInstance", c->identity);
@@ -451,9 +454,10 @@ event_send(struct kube_ctx *c, struct kube_op *op)
 {
 	char path[96];
 
-	snprintf(path, sizeof(path), op->core ?
-	    "/api/v1/namespaces/%s/events" :
-	    "/apis/events.k8s.io/v1/namespaces/%s/events", EVENTS_NS);
+	snprintf(path, sizeof(path),
+	    op->core ? "/api/v1/namespaces/%s/events"
+		     : "/apis/events.k8s.io/v1/namespaces/%s/events",
+	    EVENTS_NS);
 	submit(c, op, "POST", path, "application/json", event_json(c, op),
 	    event_done);
 }
@@ -469,7 +473,7 @@ event_name(const char *node, char *out, size_t outlen)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(suffix, sizeof(suffix), ".%llx",
 	    (unsigned long long)ts.tv_sec * 1000000000ULL +
-	    (unsigned long long)ts.tv_nsec);
+		(unsigned long long)ts.tv_nsec);
 	max = 253 - strlen(suffix);
 	if (nl > max)
 		nl = max;

@@ -7,6 +7,7 @@ it reads the worker's frames and sends requests.  One fake API server per
 class.  Needs `make test-bin` (build/test/stable-egressd); skipped with a
 printed reason when the binary is missing.
 """
+import base64
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 
-from kube import FakeKube  # noqa: E402
+from kube import FakeKube, NODES, make_certs  # noqa: E402
 from peer import FRAME_MAX, NODE_F, RESULTS, decode, encode  # noqa: E402
 
 TEST_BIN = os.path.join(ROOT, "build", "test", "stable-egressd")
@@ -131,6 +132,13 @@ class Worker:
         return self.expect(lambda f: f[0] == ans and f[1] == seq, timeout,
                            ans)[2]
 
+    def ping(self, nonce=77):
+        """As the supervisor does once every worker is ready; the worker
+        releases its held start-up log lines on it."""
+        seq = self.send("MSG_PING_REQ", {"nonce": nonce})
+        return self.expect(lambda f: f[0] == "MSG_PING_ANS" and
+                           f[1] == seq, 2, "PING_ANS")[2]
+
     def hello(self, timeout=5.0):
         return self.expect(lambda f: f[0] == "MSG_HELLO", timeout, "HELLO")[2]
 
@@ -166,17 +174,16 @@ class Worker:
         raise AssertionError("worker did not exit")
 
     def stop(self):
-        if self.status is not None:
-            return
-        try:
-            self.send("MSG_SHUTDOWN", {"nonce": 1})
-        except OSError:
-            pass
-        try:
-            self.wait(5)
-        except AssertionError:
-            os.kill(self.pid, signal.SIGKILL)
-            self.wait(5)
+        if self.status is None:
+            try:
+                self.send("MSG_SHUTDOWN", {"nonce": 1})
+            except OSError:
+                pass
+            try:
+                self.wait(5)
+            except AssertionError:
+                os.kill(self.pid, signal.SIGKILL)
+                self.wait(5)
         self.sock.close()
 
 
@@ -199,6 +206,13 @@ def watches(fake, selector_key, since=0.0):
                 selector_key in q.get("labelSelector", [""])[0]:
             out.append((e, q))
     return out
+
+
+def snapshot_names(fake):
+    """Nodes the worker reports: candidates or active ones."""
+    return [n["metadata"]["name"] for n in fake.nodes()
+            if n["metadata"].get("labels", {}).get(CAND[0]) == CAND[1] or
+            n["metadata"].get("labels", {}).get(ACTIVE[0]) == ACTIVE[1]]
 
 
 def lists(fake, since=0.0, path="/api/v1/nodes"):
@@ -227,6 +241,7 @@ class FakeCase(unittest.TestCase):
         self.addCleanup(w.stop)
         hello = w.hello()
         self.assertEqual(hello["status"], 0, hello)
+        w.ping()
         return w
 
     def setUp(self):
@@ -274,6 +289,21 @@ class TestNodes(FakeCase):
                            1.0)
             self.assertEqual(ans[2]["nonce"], 1000 + i)
             self.assertLess(time.monotonic() - t0, 0.1)
+
+    def test_logs_held_until_first_ping(self):
+        w = Worker(kube_args(self.fake))
+        self.addCleanup(w.stop)
+        self.assertEqual(w.hello()["status"], 0)
+        w.snapshot()
+        time.sleep(0.2)
+        self.assertEqual(w.stderr, [])
+        w.ping()
+        deadline = time.monotonic() + 2
+        while not any('"listed"' in line for line in w.stderr):
+            self.assertLess(time.monotonic(), deadline, w.stderr)
+            time.sleep(0.02)
+        for line in w.stderr:
+            self.assertEqual(json.loads(line)["component"], "k8s-worker")
 
     def test_snapshot_then_deltas(self):
         w = self.start_worker()
@@ -471,6 +501,64 @@ class TestNodes(FakeCase):
             self.assertTrue(os.WIFSIGNALED(st), st)
             self.assertEqual(os.WTERMSIG(st), signal.SIGSYS)
 
+    def kubeconfig_variant(self, name, old, new):
+        with open(self.fake.kubeconfig_path) as f:
+            text = f.read()
+        self.assertIn(old, text)
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            f.write(text.replace(old, new, 1))
+        return path
+
+    def test_tls_server_name_and_verification(self):
+        kc = self.kubeconfig_variant(
+            "kc-sni", "certificate-authority-data",
+            "tls-server-name: kubernetes\n    certificate-authority-data")
+        w = self.start_worker(kubeconfig=kc)
+        self.assertEqual(len(w.snapshot()), len(snapshot_names(self.fake)))
+        w.stop()
+        # A name the certificate does not carry, or another CA: refused.
+        other = os.path.join(self.tmp.name, "other-ca")
+        os.makedirs(other, exist_ok=True)
+        make_certs(other)
+        with open(os.path.join(other, "ca.crt"), "rb") as f:
+            leaf = base64.b64encode(f.read()).decode()
+        with open(self.fake.kubeconfig_path) as f:
+            text = f.read()
+        start = text.index("certificate-authority-data: ") + 28
+        end = text.index("\n", start)
+        for name, kc in (
+                ("kc-badname", self.kubeconfig_variant(
+                    "kc-badname", "certificate-authority-data",
+                    "tls-server-name: elsewhere.example\n"
+                    "    certificate-authority-data")),
+                ("kc-otherca", self.kubeconfig_variant(
+                    "kc-otherca", text[start:end], leaf))):
+            w = self.start_worker(kubeconfig=kc)
+            st = w.expect(lambda f: f[0] == "MSG_KUBE_STATUS", 5,
+                          "STATUS")[2]
+            self.assertEqual(st["api_ok"], 0, name)
+            self.assertFalse([x for x in w.frames
+                              if x[0] == "MSG_KUBE_SYNC_BEGIN"], name)
+            self.assertTrue(all(s["code"] == 0 for s in w.stats), name)
+            w.stop()
+
+    def test_unreachable_api(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        kc = self.kubeconfig_variant(
+            "kc-closed", "https://127.0.0.1:%d" % self.fake.api_port,
+            "https://127.0.0.1:%d" % port)
+        w = self.start_worker(kubeconfig=kc)
+        st = w.expect(lambda f: f[0] == "MSG_KUBE_STATUS", 5, "STATUS")[2]
+        self.assertEqual(st["api_ok"], 0)
+        self.assertEqual(w.stats[0]["code"], 0)
+        # Still answering while it backs off.
+        seq = w.send("MSG_PING_REQ", {"nonce": 9})
+        w.expect(lambda f: f[0] == "MSG_PING_ANS" and f[1] == seq, 1)
+
     def test_check_mode_makes_no_request(self):
         t0 = time.time()
         w = self.start_worker(check="1")
@@ -492,8 +580,8 @@ class TestWrites(FakeCase):
         self.fake.create_node({"name": "lab-1", "labels": dict([CAND])})
         ans = w.request("MSG_KUBE_LABEL_REQ", {"node": "lab-1", "set": 1})
         self.assertEqual(ans["result"], RES["OK"], ans)
-        labels = self.fake.api.get(
-            __import__("kube").NODES, "", "lab-1").data["metadata"]["labels"]
+        labels = self.fake.api.get(NODES, "", "lab-1").data["metadata"][
+            "labels"]
         self.assertEqual(labels.get(ACTIVE[0]), ACTIVE[1])
         w.expect(lambda f: f[0] == "MSG_KUBE_NODE" and f[2]["name"] ==
                  "lab-1" and f[2]["flags"] & NODE_F["active"], 5,
@@ -629,6 +717,48 @@ class TestPods(FakeCase):
                  f[2]["name"] == "hc-1", 5, "POD_DEL")
 
 
+class TestBigPages(FakeCase):
+    """List pages over the 4 MiB reply cap are asked for in halves."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="k8s-worker-e2e-")
+        cls.fake = FakeKube(cls.tmp.name, candidate_nodes=120,
+                            node_bytes=60000).start()
+
+    def test_page_too_big_asks_for_fewer(self):
+        w = self.start_worker()
+        self.assertEqual(len(w.snapshot(timeout=30)), 120)
+        self.assertTrue(any("fewer items" in line for line in w.stderr))
+        limits = [urllib.parse.parse_qs(e["query"]).get("limit")
+                  for e in lists(self.fake)]
+        self.assertIn(["100"], limits)
+        self.assertIn(["50"], limits)
+
+
+class TestBigEvent(FakeCase):
+    """A watch event over the line cap ends that watch, nothing else."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="k8s-worker-e2e-")
+        cls.fake = FakeKube(cls.tmp.name, candidate_nodes=1,
+                            node_bytes=2500000).start()
+
+    def test_event_over_cap(self):
+        w = self.start_worker()
+        self.assertEqual(len(w.snapshot(timeout=30)), 1)
+        self.settle(2)
+        self.fake.patch_node("candidate-00000", {"ready": "False"})
+        deadline = time.monotonic() + 5
+        while not any("larger than 2 MiB" in line for line in w.stderr):
+            self.assertLess(time.monotonic(), deadline, w.stderr[-3:])
+            w.pump(0.1)
+        seq = w.send("MSG_PING_REQ", {"nonce": 3})
+        w.expect(lambda f: f[0] == "MSG_PING_ANS" and f[1] == seq, 1)
+        self.assertIsNone(w.status)
+
+
 class TestToken(FakeCase):
     """A tokenFile kubeconfig, so a rotation is visible to the worker."""
 
@@ -729,6 +859,7 @@ class TestConfigErrors(unittest.TestCase):
                     f.write(text)
             t0 = time.monotonic()
             w = Worker(dict(args or {}, kubeconfig=path))
+            self.addCleanup(w.stop)
             hello = w.hello()
             st = w.wait(3)
             self.assertLess(time.monotonic() - t0, 2.0)

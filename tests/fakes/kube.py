@@ -2630,6 +2630,9 @@ class ApiHandler(BaseHandler):
         for i in range(0, len(batch), 256):
             if not self.write_chunk(b"".join(batch[i:i + 256])):
                 return None
+        # A close request belongs to the watch it was made for, not to
+        # the next one on the same keep-alive connection.
+        self.closing = None
         fake.watch_opened(self)
         try:
             self.watch_loop(kind, ns, sel, enc, pos, bookmarks, timeout)

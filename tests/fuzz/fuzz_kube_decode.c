@@ -73,8 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 1:
 		if (kube_decode_list(s, size - 1, &d) == 0)
-			cJSON_ArrayForEach(item, d.object)
-				objects(item);
+			cJSON_ArrayForEach(item, d.object) objects(item);
 		kube_doc_free(&d);
 		break;
 	case 2:

@@ -16,7 +16,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > KUBE_FILE_MAX)
 		return 0;
 	if (kube_kubeconfig_parse("/fuzz/kubeconfig", (const char *)data, size,
-	    KUBE_KC_NOFILES, &a, err, sizeof(err)) == 0)
+		KUBE_KC_NOFILES, &a, err, sizeof(err)) == 0)
 		kube_auth_free(&a);
 	if (kube_base64_decode((const char *)data, size, 1, &b) == 0)
 		buf_free(b);

@@ -12,7 +12,7 @@
 #include "k8s-worker/kube.h"
 
 /* A string literal and its length. */
-#define LIT(s)	(s), sizeof(s) - 1
+#define LIT(s) (s), sizeof(s) - 1
 
 static const struct kube_sel cand = { "tuist.dev/stable-egress-candidate",
 	"server" };
@@ -116,16 +116,18 @@ test_node_flags(void **state)
 	assert_int_equal(node_decode(j, &n, &where), 0);
 	assert_true(n.m.flags & NODE_F_UNSCHED);
 	free(j);
-	j = node_with("\"uid\"", "\"deletionTimestamp\":\"2026-03-01T10:00"
+	j = node_with("\"uid\"",
+	    "\"deletionTimestamp\":\"2026-03-01T10:00"
 	    ":00Z\",\"uid\"");
 	assert_int_equal(node_decode(j, &n, &where), 0);
 	assert_true(n.m.flags & NODE_F_DELETING);
 	free(j);
-	j = node_with("\"kubernetes.io/hostname\"", "\"tuist.dev/stable-egre"
+	j = node_with("\"kubernetes.io/hostname\"",
+	    "\"tuist.dev/stable-egre"
 	    "ss-gateway\":\"server\",\"kubernetes.io/hostname\"");
 	assert_int_equal(node_decode(j, &n, &where), 0);
-	assert_int_equal(n.m.flags, NODE_F_READY | NODE_F_CANDIDATE |
-	    NODE_F_ACTIVE);
+	assert_int_equal(n.m.flags,
+	    NODE_F_READY | NODE_F_CANDIDATE | NODE_F_ACTIVE);
 	free(j);
 	/* Another value of the key is not the label. */
 	j = node_with("candidate\":\"server\"", "candidate\":\"agent\"");
@@ -186,25 +188,29 @@ test_node_malformed(void **state)
 		    "status.addresses" },
 		{ "\"203.0.113.7\"", "\"eth0\"", KUBE_ERR_SYNTAX,
 		    "status.addresses" },
-		{ "\"203.0.113.7\"", "\"2001:0db8:0000:0000:0000:0000:0000:0"
-		    "001:0000:0000:0000:0000:0000:0000:0000:1\"", KUBE_ERR_LONG,
-		    "status.addresses" },
+		{ "\"203.0.113.7\"",
+		    "\"2001:0db8:0000:0000:0000:0000:0000:0"
+		    "001:0000:0000:0000:0000:0000:0000:0000:1\"",
+		    KUBE_ERR_LONG, "status.addresses" },
 		{ "\"address\":\"10.0.0.3\"", "\"address\":null",
 		    KUBE_ERR_MISSING, "status.addresses" },
 		{ "\"addresses\":[", "\"addresses\":[\"x\",", KUBE_ERR_TYPE,
 		    "status.addresses" },
-		{ "\"status\":{\"capacity\"", "\"status\":7,\"x\":{\"capacity\"",
-		    KUBE_ERR_TYPE, "status" },
+		{ "\"status\":{\"capacity\"",
+		    "\"status\":7,\"x\":{\"capacity\"", KUBE_ERR_TYPE,
+		    "status" },
 	};
 	const char *where;
 	size_t i;
+	int r;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		where = NULL;
-		print_message("case %zu: %s\n", i, cases[i].to);
-		assert_int_equal(node_variant(cases[i].from, cases[i].to,
-		    &where), cases[i].err);
+		r = node_variant(cases[i].from, cases[i].to, &where);
+		if (r != cases[i].err)
+			fail_msg("case %zu (%s): %d, not %d", i, cases[i].to, r,
+			    cases[i].err);
 		if (cases[i].where != NULL)
 			assert_string_equal(where, cases[i].where);
 	}
@@ -299,7 +305,8 @@ test_provider_id(void **state)
 static void
 test_pod(void **state)
 {
-	static const char pod[] = "{\"metadata\":{\"name\":\"host-configurer-"
+	static const char pod[] =
+	    "{\"metadata\":{\"name\":\"host-configurer-"
 	    "x7k2p\",\"namespace\":\"kube-system\",\"resourceVersion\":\"9\","
 	    "\"labels\":{\"tuist.dev/stable-egress-host-configurer\":\"true\""
 	    "}},\"spec\":{\"nodeName\":\"worker-1\",\"containers\":[]},\"statu"
@@ -319,18 +326,18 @@ test_pod(void **state)
 	assert_true(p.rv == 9);
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\"},\"status\":{\"condit"
-	    "ions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}");
+			"ions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}");
 	assert_int_equal(kube_decode_pod(o, &p, &where), 0);
 	assert_string_equal(p.m.node, "");
 	assert_int_equal(p.m.ready, 0);
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName"
-	    "\":\"Bad Name\"}}");
+			"\":\"Bad Name\"}}");
 	assert_int_equal(kube_decode_pod(o, &p, &where), KUBE_ERR_SYNTAX);
 	assert_string_equal(where, "spec.nodeName");
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName"
-	    "\":[]}}");
+			"\":[]}}");
 	assert_int_equal(kube_decode_pod(o, &p, &where), KUBE_ERR_TYPE);
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"metadata\":{}}");
@@ -338,7 +345,8 @@ test_pod(void **state)
 	cJSON_Delete(o);
 }
 
-static const char lease_json[] = "{\"apiVersion\":\"coordination.k8s.io/v1"
+static const char lease_json[] =
+    "{\"apiVersion\":\"coordination.k8s.io/v1"
     "\",\"kind\":\"Lease\",\"metadata\":{\"name\":\"stable-egress-controller."
     "tuist.dev\",\"namespace\":\"kube-system\",\"resourceVersion\":\"9031\""
     "},\"spec\":{\"holderIdentity\":\"pod-a_3f2c9e1b\",\"leaseDurationSeco"
@@ -375,8 +383,7 @@ test_lease(void **state)
 		{ ":3}", ":\"3\"}", KUBE_ERR_TYPE },
 		{ "10:00:00.000000Z", "10:00:00.000Z", KUBE_ERR_SYNTAX },
 		{ "10:04:58.517204Z", "10:04:58.517204123Z", KUBE_ERR_SYNTAX },
-		{ "10:04:58.517204Z", "10:04:58.517204+01:00",
-		    KUBE_ERR_LONG },
+		{ "10:04:58.517204Z", "10:04:58.517204+01:00", KUBE_ERR_LONG },
 		{ "pod-a_3f2c9e1b", "a\\u0000b", KUBE_ERR_SYNTAX },
 		{ "\"pod-a_3f2c9e1b\"", "7", KUBE_ERR_TYPE },
 		{ "\"spec\":{", "\"spec\":[{", KUBE_ERR_JSON },
@@ -390,7 +397,8 @@ test_lease(void **state)
 
 	(void)state;
 	assert_int_equal(kube_decode_lease_body(lease_json, strlen(lease_json),
-	    &l, &where), 0);
+			     &l, &where),
+	    0);
 	assert_string_equal(l.holder, "pod-a_3f2c9e1b");
 	assert_int_equal(l.duration_s, 15);
 	assert_string_equal(l.acquire_time, "2026-03-01T10:00:00.000000Z");
@@ -398,19 +406,27 @@ test_lease(void **state)
 	assert_int_equal(l.transitions, 3);
 	assert_string_equal(l.rv, "9031");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		print_message("case %zu: %s\n", i, bad[i].to);
-		assert_int_equal(lease_variant(bad[i].from, bad[i].to, &l),
-		    bad[i].err);
+		n = lease_variant(bad[i].from, bad[i].to, &l);
+		if (n != bad[i].err)
+			fail_msg("case %zu (%s): %d, not %d", i, bad[i].to, n,
+			    bad[i].err);
 	}
 	/* Absent and null fields read as "" / 0. */
-	assert_int_equal(kube_decode_lease_body(LIT("{\"metadata\":{\"resourceVer"
-	    "sion\":\"1\"},\"spec\":{\"holderIdentity\":null,\"renewTime\":nu"
-	    "ll}}"), &l, &where), 0);
+	assert_int_equal(kube_decode_lease_body(
+			     LIT("{\"metadata\":{\"resourceVer"
+				 "sion\":\"1\"},\"spec\":{\"holderIdentity\":"
+				 "null,\"renewTime\":nu"
+				 "ll}}"),
+			     &l, &where),
+	    0);
 	assert_string_equal(l.holder, "");
 	assert_string_equal(l.renew_time, "");
 	assert_int_equal(l.duration_s, 0);
-	assert_int_equal(kube_decode_lease_body(LIT("{\"metadata\":{\"resourceVer"
-	    "sion\":\"1\"}}"), &l, &where), 0);
+	assert_int_equal(kube_decode_lease_body(LIT("{\"metadata\":{"
+						    "\"resourceVer"
+						    "sion\":\"1\"}}"),
+			     &l, &where),
+	    0);
 	/* 128 bytes of holder fit, 129 do not. */
 	memset(holder, 'h', sizeof(holder));
 	holder[128] = '\0';
@@ -423,21 +439,25 @@ test_lease(void **state)
 	n = (int)strlen(lease_json);
 	for (i = 0; i < (size_t)n; i++)
 		assert_int_not_equal(kube_decode_lease_body(lease_json, i, &l,
-		    &where), 0);
+					 &where),
+		    0);
 }
 
 static void
 test_status(void **state)
 {
-	static const char gone[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+	static const char gone[] =
+	    "{\"kind\":\"Status\",\"apiVersion\":\"v1\","
 	    "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old res"
 	    "ource version: 100 (250)\",\"reason\":\"Expired\",\"code\":410}";
-	static const char exists[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1"
+	static const char exists[] =
+	    "{\"kind\":\"Status\",\"apiVersion\":\"v1"
 	    "\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"leases.coo"
 	    "rdination.k8s.io \\\"x\\\" already exists\",\"reason\":\"Already"
 	    "Exists\",\"details\":{\"name\":\"x\",\"group\":\"coordination.k8s"
 	    ".io\",\"kind\":\"leases\",\"retryAfterSeconds\":3},\"code\":409}";
-	static const char apf[] = "Too many requests, please try again later.\n";
+	static const char apf[] =
+	    "Too many requests, please try again later.\n";
 	struct kube_status st;
 
 	(void)state;
@@ -454,23 +474,30 @@ test_status(void **state)
 	    KUBE_ERR_JSON);
 	assert_int_equal(kube_decode_status_body(NULL, 0, &st), KUBE_ERR_JSON);
 	/* Control bytes and broken UTF-8 never reach a frame or a log. */
-	assert_int_equal(kube_decode_status_body(LIT("{\"message\":\"a\\nb\\u0001c"
-	    "\xff\xc3\xa9\",\"code\":500}"), &st), 0);
+	assert_int_equal(
+	    kube_decode_status_body(LIT("{\"message\":\"a\\nb\\u0001c"
+					"\xff\xc3\xa9\",\"code\":500}"),
+		&st),
+	    0);
 	assert_string_equal(st.message, "a?b?c?\xc3\xa9");
-	assert_int_equal(kube_decode_status_body(LIT("{\"code\":\"500\"}"), &st),
+	assert_int_equal(kube_decode_status_body(LIT("{\"code\":\"500\"}"),
+			     &st),
 	    KUBE_ERR_TYPE);
 }
 
 static void
 test_event(void **state)
 {
-	static const char added[] = "{\"type\":\"ADDED\",\"object\":{\"kind\":"
+	static const char added[] =
+	    "{\"type\":\"ADDED\",\"object\":{\"kind\":"
 	    "\"Node\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"n1\",\"res"
 	    "ourceVersion\":\"812\"}}}";
-	static const char bookmark[] = "{\"type\":\"BOOKMARK\",\"object\":{\"ki"
+	static const char bookmark[] =
+	    "{\"type\":\"BOOKMARK\",\"object\":{\"ki"
 	    "nd\":\"Node\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersio"
 	    "n\":\"900\"}}}";
-	static const char error[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":"
+	static const char error[] =
+	    "{\"type\":\"ERROR\",\"object\":{\"kind\":"
 	    "\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Fail"
 	    "ure\",\"message\":\"too old resource version: 100 (250)\",\"reas"
 	    "on\":\"Expired\",\"code\":410}}";
@@ -488,11 +515,13 @@ test_event(void **state)
 		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}",
 		    KUBE_ERR_MISSING },
 		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVers"
-		    "ion\":\"\"}}}", KUBE_ERR_MISSING },
+		  "ion\":\"\"}}}",
+		    KUBE_ERR_MISSING },
 		{ "{\"type\":\"BOOKMARK\",\"object\":{}}", KUBE_ERR_MISSING },
 		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVers"
-		    "ion\":\"1234567890123456789012345678901234567890123456789012"
-		    "345678901234567890\"}}}", KUBE_ERR_LONG },
+		  "ion\":\"1234567890123456789012345678901234567890123456789012"
+		  "345678901234567890\"}}}",
+		    KUBE_ERR_LONG },
 		{ "[]", KUBE_ERR_TYPE },
 		{ "", KUBE_ERR_JSON },
 		{ "{\"type\":\"ADDED\",\"obj", KUBE_ERR_JSON },
@@ -518,7 +547,8 @@ test_event(void **state)
 	kube_doc_free(&d);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(kube_decode_event(bad[i].s, strlen(bad[i].s),
-		    &d), bad[i].err);
+				     &d),
+		    bad[i].err);
 		kube_doc_free(&d);
 	}
 	/* A line read in two pieces is not two events. */
@@ -529,7 +559,8 @@ test_event(void **state)
 static void
 test_list(void **state)
 {
-	static const char page[] = "{\"kind\":\"NodeList\",\"apiVersion\":\"v1"
+	static const char page[] =
+	    "{\"kind\":\"NodeList\",\"apiVersion\":\"v1"
 	    "\",\"metadata\":{\"resourceVersion\":\"812\",\"continue\":\"eyJ2Ij"
 	    "oibWV0YS5rOHMuaW8vdjEiLCJydiI6ODEyfQ==\",\"remainingItemCount\":"
 	    "3},\"items\":[{\"metadata\":{\"name\":\"a\"}},{\"metadata\":{\"na"
@@ -540,23 +571,34 @@ test_list(void **state)
 	(void)state;
 	assert_int_equal(kube_decode_list(page, strlen(page), &d), 0);
 	assert_string_equal(d.rv, "812");
-	assert_string_equal(d.cont, "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6ODEy"
+	assert_string_equal(d.cont,
+	    "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6ODEy"
 	    "fQ==");
 	assert_int_equal(cJSON_GetArraySize(d.object), 2);
 	kube_doc_free(&d);
-	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{\"resourceVersion\":"
-	    "\"5\",\"continue\":\"\"},\"items\":null}"), &d), 0);
+	assert_int_equal(
+	    kube_decode_list(LIT("{\"metadata\":{\"resourceVersion\":"
+				 "\"5\",\"continue\":\"\"},\"items\":null}"),
+		&d),
+	    0);
 	assert_null(d.cont);
 	assert_null(d.object);
 	kube_doc_free(&d);
-	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{\"resourceVersion\":"
-	    "\"5\"}}"), &d), KUBE_ERR_MISSING);
+	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{"
+					      "\"resourceVersion\":"
+					      "\"5\"}}"),
+			     &d),
+	    KUBE_ERR_MISSING);
 	kube_doc_free(&d);
 	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{},\"items\":[]}"),
-	    &d), KUBE_ERR_MISSING);
+			     &d),
+	    KUBE_ERR_MISSING);
 	kube_doc_free(&d);
-	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{\"resourceVersion\":"
-	    "\"5\"},\"items\":{}}"), &d), KUBE_ERR_TYPE);
+	assert_int_equal(kube_decode_list(LIT("{\"metadata\":{"
+					      "\"resourceVersion\":"
+					      "\"5\"},\"items\":{}}"),
+			     &d),
+	    KUBE_ERR_TYPE);
 	kube_doc_free(&d);
 	assert_int_equal(kube_decode_list(page, strlen(page) - 1, &d),
 	    KUBE_ERR_JSON);
@@ -566,8 +608,7 @@ test_list(void **state)
 	memset(big, 'c', KUBE_CONTINUE_MAX + 100);
 	memcpy(big, "{\"metadata\":{\"resourceVersion\":\"5\",\"continue\":\"",
 	    47);
-	memcpy(big + KUBE_CONTINUE_MAX + 100 - 16, "\"},\"items\":[]}\0\0",
-	    16);
+	memcpy(big + KUBE_CONTINUE_MAX + 100 - 16, "\"},\"items\":[]}\0\0", 16);
 	assert_int_equal(kube_decode_list(big, strlen(big), &d), KUBE_ERR_LONG);
 	kube_doc_free(&d);
 	free(big);
@@ -581,7 +622,9 @@ test_syntax(void **state)
 
 	(void)state;
 	assert_int_equal(kube_sel_parse("tuist.dev/stable-egress-gateway=serv"
-	    "er", &s), 0);
+					"er",
+			     &s),
+	    0);
 	assert_string_equal(s.key, "tuist.dev/stable-egress-gateway");
 	assert_string_equal(s.value, "server");
 	assert_int_equal(kube_sel_query(&s, q, sizeof(q)), 0);
@@ -662,19 +705,23 @@ test_store(void **state)
 	(void)state;
 	assert_int_equal(kube_store_init(&st), 0);
 	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 1, &r,
-	    &changed), 0);
+			     &changed),
+	    0);
 	assert_true(changed);
 	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 1, &r2,
-	    &changed), 0);
+			     &changed),
+	    0);
 	assert_false(changed);
 	assert_ptr_equal(r, r2);
 	r->member = 3;
 	r->rv = 99;
 	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 3, &r,
-	    &changed), 0);
+			     &changed),
+	    0);
 	assert_true(changed);
-	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.2", "2001:db8::1",
-	    7, 3, &r, &changed), 0);
+	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.2", "2001:db8::1", 7,
+			     3, &r, &changed),
+	    0);
 	assert_true(changed);
 	assert_string_equal(KUBE_REC_B(r), "2001:db8::1");
 	assert_int_equal(r->member, 3);
@@ -682,7 +729,8 @@ test_store(void **state)
 	for (i = 0; i < 500; i++) {
 		snprintf(name, sizeof(name), "node-%d", i);
 		assert_int_equal(kube_store_put(&st, name, "", "", (uint64_t)i,
-		    0, &r, &changed), 0);
+				     0, &r, &changed),
+		    0);
 	}
 	assert_int_equal(st.count, 501);
 	assert_non_null(kube_store_get(&st, "node-499"));

@@ -17,7 +17,9 @@
 #include "k8s-worker/kube.h"
 
 #define PEM "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
-#define KEY "-----BEGIN EC PRIVATE KEY-----\nMHcfake\n-----END EC PRIVATE KEY-----\n"
+#define KEY \
+	"-----BEGIN EC PRIVATE KEY-----\nMHcfake\n-----END EC PRIVATE " \
+	"KEY-----\n"
 
 static char dir[64];
 static char kcpath[PATH_MAX];
@@ -25,8 +27,12 @@ static char kcpath[PATH_MAX];
 static int
 setup(void **state)
 {
+	const char *tmp = getenv("TMPDIR");
+
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/test_kubeconfig.XXXXXX");
+	if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 32)
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/test_kubeconfig.XXXXXX", tmp);
 	assert_non_null(mkdtemp(dir));
 	snprintf(kcpath, sizeof(kcpath), "%s/kubeconfig", dir);
 	return 0;
@@ -87,12 +93,14 @@ load(const char *cluster, const char *user, struct kube_auth *a, char *err,
 {
 	char text[8192];
 
-	snprintf(text, sizeof(text), "apiVersion: v1\nkind: Config\n"
+	snprintf(text, sizeof(text),
+	    "apiVersion: v1\nkind: Config\n"
 	    "current-context: prod\n"
 	    "contexts:\n- name: prod\n  context: {cluster: c1, user: u1, "
 	    "namespace: ops}\n"
 	    "clusters:\n- name: c1\n  cluster: %s\n"
-	    "users:\n- name: u1\n  user: %s\n", cluster, user);
+	    "users:\n- name: u1\n  user: %s\n",
+	    cluster, user);
 	put("kubeconfig", text);
 	return kube_kubeconfig_load(kcpath, a, err, errlen);
 }
@@ -120,8 +128,10 @@ good_cluster(void)
 	static char buf[512];
 	char *d = b64(PEM);
 
-	snprintf(buf, sizeof(buf), "{server: \"https://203.0.113.10:6443\", "
-	    "certificate-authority-data: %s}", d);
+	snprintf(buf, sizeof(buf),
+	    "{server: \"https://203.0.113.10:6443\", "
+	    "certificate-authority-data: %s}",
+	    d);
 	free(d);
 	return buf;
 }
@@ -134,7 +144,8 @@ test_token_and_ca_data(void **state)
 
 	(void)state;
 	assert_int_equal(load(good_cluster(), "{token: abc.def}", &a, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_string_equal(a.base_url, "https://203.0.113.10:6443");
 	assert_null(a.connect_to);
 	assert_string_equal((char *)a.token->data, "abc.def");
@@ -159,7 +170,8 @@ test_server_forms(void **state)
 		{ "https://k.example.com:8443/", "https://k.example.com:8443" },
 		{ "https://10.0.0.1:6443/proxy/cluster-a/",
 		    "https://10.0.0.1:6443/proxy/cluster-a" },
-		{ "https://[fd00:10:96::1]:443", "https://[fd00:10:96::1]:443" },
+		{ "https://[fd00:10:96::1]:443",
+		    "https://[fd00:10:96::1]:443" },
 		{ "https://[::1]", "https://[::1]:443" },
 	};
 	static const char *const bad[] = { "http://10.0.0.1:6443",
@@ -172,9 +184,10 @@ test_server_forms(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		snprintf(c, sizeof(c), "{server: \"%s\", "
-		    "certificate-authority-data: %s}", ok[i].server,
-		    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==");
+		snprintf(c, sizeof(c),
+		    "{server: \"%s\", "
+		    "certificate-authority-data: %s}",
+		    ok[i].server, "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==");
 		assert_int_equal(load(c, "{token: t}", &a, err, sizeof(err)),
 		    0);
 		assert_string_equal(a.base_url, ok[i].base);
@@ -182,7 +195,8 @@ test_server_forms(void **state)
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(c, sizeof(c), "{server: \"%s\"}", bad[i]);
-		expect_error(c, "{token: t}", bad[i][0] ? "server" : "no server");
+		expect_error(c, "{token: t}",
+		    bad[i][0] ? "server" : "no server");
 	}
 }
 
@@ -196,34 +210,44 @@ test_ca_file(void **state)
 	put("ca.pem", PEM);
 	/* Relative to the kubeconfig's directory. */
 	assert_int_equal(load("{server: \"https://h:6443\", "
-	    "certificate-authority: ca.pem}", "{token: t}", &a, err,
-	    sizeof(err)), 0);
+			      "certificate-authority: ca.pem}",
+			     "{token: t}", &a, err, sizeof(err)),
+	    0);
 	assert_int_equal(a.ca->len, strlen(PEM));
 	kube_auth_free(&a);
-	snprintf(c, sizeof(c), "{server: \"https://h:6443\", "
-	    "certificate-authority: \"%s/ca.pem\"}", dir);
+	snprintf(c, sizeof(c),
+	    "{server: \"https://h:6443\", "
+	    "certificate-authority: \"%s/ca.pem\"}",
+	    dir);
 	assert_int_equal(load(c, "{token: t}", &a, err, sizeof(err)), 0);
 	kube_auth_free(&a);
 	/* Data wins over a file, even a missing one. */
 	assert_int_equal(load("{server: \"https://h:6443\", "
-	    "certificate-authority: nope.pem, certificate-authority-data: "
-	    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}", "{token: t}", &a,
-	    err, sizeof(err)), 0);
+			      "certificate-authority: nope.pem, "
+			      "certificate-authority-data: "
+			      "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}",
+			     "{token: t}", &a, err, sizeof(err)),
+	    0);
 	kube_auth_free(&a);
 	/* No CA at all: the system bundle, loaded by the transport. */
 	assert_int_equal(load("{server: \"https://h:6443\"}", "{token: t}", &a,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_null(a.ca);
 	kube_auth_free(&a);
 	expect_error("{server: \"https://h:6443\", certificate-authority: "
-	    "nope.pem}", "{token: t}", "nope.pem: No such file");
+		     "nope.pem}",
+	    "{token: t}", "nope.pem: No such file");
 	put("notpem", "hello");
 	expect_error("{server: \"https://h:6443\", certificate-authority: "
-	    "notpem}", "{token: t}", "not PEM");
+		     "notpem}",
+	    "{token: t}", "not PEM");
 	expect_error("{server: \"https://h:6443\", certificate-authority-data: "
-	    "\"@@@@\"}", "{token: t}", "not valid base64");
+		     "\"@@@@\"}",
+	    "{token: t}", "not valid base64");
 	expect_error("{server: \"https://h:6443\", certificate-authority-data: "
-	    "aGVsbG8=}", "{token: t}", "not PEM");
+		     "aGVsbG8=}",
+	    "{token: t}", "not PEM");
 }
 
 static void
@@ -235,7 +259,8 @@ test_token_file(void **state)
 	(void)state;
 	put("tok", "  s3cret.token\n");
 	assert_int_equal(load(good_cluster(), "{token: inline, tokenFile: tok}",
-	    &a, err, sizeof(err)), 0);
+			     &a, err, sizeof(err)),
+	    0);
 	assert_string_equal((char *)a.token->data, "s3cret.token");
 	snprintf(path, sizeof(path), "%s/tok", dir);
 	assert_string_equal(a.token_path, path);
@@ -244,12 +269,12 @@ test_token_file(void **state)
 	kube_auth_free(&a);
 	put("empty", " \n");
 	expect_error(good_cluster(), "{tokenFile: empty}", "empty");
-	expect_error(good_cluster(), "{tokenFile: missing}",
-	    "No such file");
+	expect_error(good_cluster(), "{tokenFile: missing}", "No such file");
 	put("spaced", "two words\n");
 	expect_error(good_cluster(), "{tokenFile: spaced}",
 	    "not a bearer token");
-	expect_error(good_cluster(), "{token: \"a\\nb\"}", "not a bearer token");
+	expect_error(good_cluster(), "{token: \"a\\nb\"}",
+	    "not a bearer token");
 	expect_error(good_cluster(), "{token: \"  \"}", "empty");
 }
 
@@ -261,8 +286,10 @@ test_client_cert(void **state)
 	char *c = b64(PEM), *k = b64(KEY);
 
 	(void)state;
-	snprintf(u, sizeof(u), "{client-certificate-data: %s, "
-	    "client-key-data: %s}", c, k);
+	snprintf(u, sizeof(u),
+	    "{client-certificate-data: %s, "
+	    "client-key-data: %s}",
+	    c, k);
 	assert_int_equal(load(good_cluster(), u, &a, err, sizeof(err)), 0);
 	assert_null(a.token);
 	assert_memory_equal(a.cert->data, PEM, strlen(PEM));
@@ -271,17 +298,22 @@ test_client_cert(void **state)
 	kube_auth_free(&a);
 	put("c.pem", PEM);
 	put("k.pem", KEY);
-	assert_int_equal(load(good_cluster(), "{client-certificate: c.pem, "
-	    "client-key: k.pem, token: t}", &a, err, sizeof(err)), 0);
+	assert_int_equal(load(good_cluster(),
+			     "{client-certificate: c.pem, "
+			     "client-key: k.pem, token: t}",
+			     &a, err, sizeof(err)),
+	    0);
 	assert_non_null(a.token);
 	assert_non_null(a.key);
 	kube_auth_free(&a);
 	snprintf(u, sizeof(u), "{client-certificate-data: %s}", c);
-	expect_error(good_cluster(), u, "client-certificate without "
+	expect_error(good_cluster(), u,
+	    "client-certificate without "
 	    "client-key");
 	expect_error(good_cluster(), "{client-key: k.pem}",
 	    "client-key without client-certificate");
-	expect_error(good_cluster(), "{}", "has no token, tokenFile or client "
+	expect_error(good_cluster(), "{}",
+	    "has no token, tokenFile or client "
 	    "certificate");
 	free(c);
 	free(k);
@@ -295,15 +327,18 @@ test_tls_server_name(void **state)
 
 	(void)state;
 	assert_int_equal(load("{server: \"https://127.0.0.1:6443/p\", "
-	    "tls-server-name: kubernetes, certificate-authority-data: "
-	    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}", "{token: t}", &a,
-	    err, sizeof(err)), 0);
+			      "tls-server-name: kubernetes, "
+			      "certificate-authority-data: "
+			      "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}",
+			     "{token: t}", &a, err, sizeof(err)),
+	    0);
 	assert_string_equal(a.base_url, "https://kubernetes:6443/p");
 	assert_string_equal(a.connect_to, "kubernetes:6443:127.0.0.1:6443");
 	kube_auth_free(&a);
 	assert_int_equal(load("{server: \"https://[::1]:6443\", "
-	    "tls-server-name: api.internal}", "{token: t}", &a, err,
-	    sizeof(err)), 0);
+			      "tls-server-name: api.internal}",
+			     "{token: t}", &a, err, sizeof(err)),
+	    0);
 	assert_string_equal(a.connect_to, "api.internal:6443:[::1]:6443");
 	kube_auth_free(&a);
 	expect_error("{server: \"https://h:6443\", tls-server-name: \"a b\"}",
@@ -315,7 +350,8 @@ test_refused(void **state)
 {
 	static const char *const users[][2] = {
 		{ "{exec: {command: aws}}", "user \"u1\": exec credential" },
-		{ "{auth-provider: {name: oidc}}", "user \"u1\": auth-provider" },
+		{ "{auth-provider: {name: oidc}}",
+		    "user \"u1\": auth-provider" },
 		{ "{username: a, password: b}", "user \"u1\": basic auth" },
 		{ "{token: t, password: b}", "basic authentication" },
 		{ "{token: t, as: admin}", "impersonation" },
@@ -332,17 +368,22 @@ test_refused(void **state)
 	for (i = 0; i < sizeof(users) / sizeof(users[0]); i++)
 		expect_error(good_cluster(), users[i][0], users[i][1]);
 	for (i = 0; i < sizeof(insecure) / sizeof(insecure[0]); i++) {
-		snprintf(c, sizeof(c), "{server: \"https://h:6443\", "
-		    "insecure-skip-tls-verify: %s}", insecure[i]);
+		snprintf(c, sizeof(c),
+		    "{server: \"https://h:6443\", "
+		    "insecure-skip-tls-verify: %s}",
+		    insecure[i]);
 		expect_error(c, "{token: t}", "insecure-skip-tls-verify");
 	}
 	assert_int_equal(load("{server: \"https://h:6443\", "
-	    "insecure-skip-tls-verify: false, certificate-authority-data: "
-	    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}", "{token: t}", &a,
-	    err, sizeof(err)), 0);
+			      "insecure-skip-tls-verify: false, "
+			      "certificate-authority-data: "
+			      "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}",
+			     "{token: t}", &a, err, sizeof(err)),
+	    0);
 	kube_auth_free(&a);
 	expect_error("{server: \"https://h:6443\", proxy-url: "
-	    "\"http://proxy:3128\"}", "{token: t}", "proxy-url");
+		     "\"http://proxy:3128\"}",
+	    "{token: t}", "proxy-url");
 }
 
 static void
@@ -363,9 +404,9 @@ static void
 test_structure(void **state)
 {
 	static const char ctx[] = "contexts:\n- name: prod\n  context: "
-	    "{cluster: c1, user: u1}\n";
+				  "{cluster: c1, user: u1}\n";
 	static const char cl[] = "clusters:\n- name: c1\n  cluster: {server: "
-	    "\"https://h\"}\n";
+				 "\"https://h\"}\n";
 	static const char us[] = "users:\n- name: u1\n  user: {token: t}\n";
 	char text[1024];
 
@@ -385,27 +426,41 @@ test_structure(void **state)
 	snprintf(text, sizeof(text), "current-context: prod\n%s%s%s%s", ctx,
 	    "- name: prod\n  context: {cluster: c1, user: u1}\n", cl, us);
 	expect_doc_error(text, "defined twice");
-	snprintf(text, sizeof(text), "current-context: prod\ncontexts:\n- "
-	    "name: prod\n  context: {user: u1}\n%s%s", cl, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\ncontexts:\n- "
+	    "name: prod\n  context: {user: u1}\n%s%s",
+	    cl, us);
 	expect_doc_error(text, "has no cluster");
-	snprintf(text, sizeof(text), "current-context: prod\ncontexts:\n- "
-	    "name: prod\n  context: {cluster: c1}\n%s%s", cl, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\ncontexts:\n- "
+	    "name: prod\n  context: {cluster: c1}\n%s%s",
+	    cl, us);
 	expect_doc_error(text, "has no user");
-	snprintf(text, sizeof(text), "current-context: prod\ncontexts:\n- "
+	snprintf(text, sizeof(text),
+	    "current-context: prod\ncontexts:\n- "
 	    "name: prod\n  context: {cluster: c1, user: u1, namespace: "
-	    "Bad_NS}\n%s%s", cl, us);
+	    "Bad_NS}\n%s%s",
+	    cl, us);
 	expect_doc_error(text, "namespace");
-	snprintf(text, sizeof(text), "current-context: prod\ncontexts: x\n"
-	    "%s%s", cl, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\ncontexts: x\n"
+	    "%s%s",
+	    cl, us);
 	expect_doc_error(text, "contexts is not a list");
-	snprintf(text, sizeof(text), "current-context: prod\ncontexts:\n- x\n"
-	    "%s%s", cl, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\ncontexts:\n- x\n"
+	    "%s%s",
+	    cl, us);
 	expect_doc_error(text, "not a mapping");
-	snprintf(text, sizeof(text), "current-context: prod\n%sclusters:\n- "
-	    "name: c1\n  cluster: {server: {a: 1}}\n%s", ctx, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\n%sclusters:\n- "
+	    "name: c1\n  cluster: {server: {a: 1}}\n%s",
+	    ctx, us);
 	expect_doc_error(text, "server is not a string");
-	snprintf(text, sizeof(text), "current-context: prod\n%sclusters:\n- "
-	    "name: c1\n  cluster: x\n%s", ctx, us);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\n%sclusters:\n- "
+	    "name: c1\n  cluster: x\n%s",
+	    ctx, us);
 	expect_doc_error(text, "has no cluster mapping");
 	expect_doc_error("apiVersion: v1\ncontexts: [\n", "line ");
 	expect_doc_error("key: \"unterminated\n", "line ");
@@ -414,9 +469,10 @@ test_structure(void **state)
 	expect_doc_error("- a\n- b\n", "not a YAML mapping");
 	expect_doc_error("a: \xc3\x28\n", "line ");
 	/* Anchors and aliases resolve; they are not expanded into copies. */
-	snprintf(text, sizeof(text), "current-context: prod\n%s%susers:\n- "
-	    "name: u0\n  user: &u {token: t}\n- name: u1\n  user: *u\n", ctx,
-	    cl);
+	snprintf(text, sizeof(text),
+	    "current-context: prod\n%s%susers:\n- "
+	    "name: u0\n  user: &u {token: t}\n- name: u1\n  user: *u\n",
+	    ctx, cl);
 	put("kubeconfig", text);
 	{
 		struct kube_auth a;
@@ -424,13 +480,15 @@ test_structure(void **state)
 
 		a.ca = NULL;
 		assert_int_equal(kube_kubeconfig_load(kcpath, &a, err,
-		    sizeof(err)), 0);
+				     sizeof(err)),
+		    0);
 		assert_string_equal((char *)a.token->data, "t");
 		kube_auth_free(&a);
 	}
 }
 
-static const char nofiles[] = "current-context: p\n"
+static const char nofiles[] =
+    "current-context: p\n"
     "contexts: [{name: p, context: {cluster: c, user: u}}]\n"
     "clusters: [{name: c, cluster: {server: \"https://h\", "
     "certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==}}]"
@@ -445,8 +503,10 @@ test_files(void **state)
 
 	(void)state;
 	assert_int_equal(kube_kubeconfig_load("/nonexistent/kubeconfig", &a,
-	    err, sizeof(err)), -1);
-	assert_string_equal(err, "kubeconfig /nonexistent/kubeconfig: No "
+			     err, sizeof(err)),
+	    -1);
+	assert_string_equal(err,
+	    "kubeconfig /nonexistent/kubeconfig: No "
 	    "such file or directory");
 	big = malloc(KUBE_FILE_MAX + 2);
 	assert_non_null(big);
@@ -462,7 +522,9 @@ test_files(void **state)
 	/* The fuzzing mode never opens what a file names. */
 	put("tok", "t\n");
 	assert_int_equal(kube_kubeconfig_parse(kcpath, nofiles,
-	    sizeof(nofiles) - 1, KUBE_KC_NOFILES, &a, err, sizeof(err)), -1);
+			     sizeof(nofiles) - 1, KUBE_KC_NOFILES, &a, err,
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "files not allowed"));
 }
 
@@ -491,7 +553,8 @@ test_incluster(void **state)
 	snprintf(sa, sizeof(sa), "%s/sa", dir);
 	sa_put("eyJhbGciOiJSUzI1NiJ9.x.y\n", PEM, "ops\n");
 	assert_int_equal(kube_incluster_load("10.96.0.1", "443", sa, &a, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_string_equal(a.base_url, "https://10.96.0.1:443");
 	assert_string_equal((char *)a.token->data, "eyJhbGciOiJSUzI1NiJ9.x.y");
 	snprintf(path, sizeof(path), "%s/token", sa);
@@ -500,32 +563,39 @@ test_incluster(void **state)
 	assert_string_equal(a.namespace, "ops");
 	kube_auth_free(&a);
 	assert_int_equal(kube_incluster_load("fd00:10:96::1", "443", sa, &a,
-	    err, sizeof(err)), 0);
+			     err, sizeof(err)),
+	    0);
 	assert_string_equal(a.base_url, "https://[fd00:10:96::1]:443");
 	kube_auth_free(&a);
 	assert_int_equal(kube_incluster_load("10.96.0.1", "0", sa, &a, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_PORT"));
 	assert_int_equal(kube_incluster_load("10.96.0.1/x", "443", sa, &a, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
 	sa_put("\n", NULL, NULL);
 	assert_int_equal(kube_incluster_load("10.96.0.1", "443", sa, &a, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "service-account token"));
 	assert_non_null(strstr(err, "empty"));
 	assert_non_null(strstr(err, sa));
 	sa_put("tok\n", "not a pem", NULL);
 	assert_int_equal(kube_incluster_load("10.96.0.1", "443", sa, &a, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "ca.crt: not PEM"));
 	snprintf(path, sizeof(path), "%s/ca.crt", sa);
 	unlink(path);
 	assert_int_equal(kube_incluster_load("10.96.0.1", "443", sa, &a, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(kube_incluster_load("10.96.0.1", "443", "/nonexist",
-	    &a, err, sizeof(err)), -1);
+			     &a, err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "/nonexist/token"));
 }
 
@@ -577,6 +647,11 @@ test_token_read(void **state)
 	unlink(path);
 	assert_int_equal(kube_token_read(path, &b, err, sizeof(err)), -1);
 	assert_string_equal(err, "No such file or directory");
+	/* A FIFO is refused at once, never waited on. */
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(kube_token_read(path, &b, err, sizeof(err)), -1);
+	assert_string_equal(err, "not a regular file");
+	assert_int_equal(kube_token_read(dir, &b, err, sizeof(err)), -1);
 }
 
 int
