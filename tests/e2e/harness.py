@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -96,10 +97,12 @@ def comm(pid):
 
 
 class Health:
-    """A node's health port: a listening socket that can be stopped."""
+    """A node's health port: a listener that accepts and closes, as the
+    Cilium agent's metrics listener would answer, and can be stopped.
+    (Never accepting would fill the backlog and fail later probes.)"""
 
     def __init__(self, ip, port):
-        self.ip, self.port, self.sock = ip, port, None
+        self.ip, self.port, self.sock, self.thread = ip, port, None, None
         self.start()
 
     def start(self):
@@ -109,12 +112,27 @@ class Health:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((self.ip, self.port))
         s.listen(128)
+        s.settimeout(0.2)
         self.sock = s
+        self.thread = threading.Thread(target=self._accept, args=(s,), daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _accept(s):
+        while True:
+            try:
+                conn, _ = s.accept()
+                conn.close()
+            except socket.timeout:
+                continue
+            except OSError:
+                return      # closed by stop()
 
     def stop(self):
         if self.sock:
             self.sock.close()
             self.sock = None
+            self.thread.join(2)
 
 
 class Replica:
