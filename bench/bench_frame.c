@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,17 +39,25 @@ static void __attribute__((noreturn)) echo(int fd)
 	_exit(0);
 }
 
-int
-main(void)
+/* One run of N round trips; pinned: both processes on CPU 0. */
+static int
+run(int pinned)
 {
 	static uint8_t buf[FRAME_MAX];
 	static int64_t lat[N];
 	union msg_payload p;
 	struct msg_ping ping;
 	struct frame f;
+	cpu_set_t one;
 	int sv[2], i;
 	pid_t pid;
 
+	if (pinned) {
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0)
+			return 1;
+	}
 	if (frame_socketpair(sv) == -1)
 		return 1;
 	if ((pid = fork()) == 0) {
@@ -74,12 +83,23 @@ main(void)
 	close(sv[0]);
 	waitpid(pid, NULL, 0);
 	qsort(lat, N, sizeof(lat[0]), cmp64);
+	printf("  %-18s median %.1f us  p99 %.1f us  p99.9 %.1f us  "
+	       "max %.1f us\n",
+	    pinned ? "one CPU:" : "scheduler's choice:", lat[N / 2] / 1000.0,
+	    lat[N * 99 / 100] / 1000.0, lat[N * 999 / 1000] / 1000.0,
+	    lat[N - 1] / 1000.0);
+	return 0;
+}
+
+int
+main(void)
+{
 	printf("frame round trip (PING encode+send+decode+answer), %d frames, "
-	       "two processes:\n",
+	       "two processes (goal p99 < 50 us):\n",
 	    N);
-	printf("  median %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us  "
-	       "(goal p99 < 50 us)\n",
-	    lat[N / 2] / 1000.0, lat[N * 99 / 100] / 1000.0,
-	    lat[N * 999 / 1000] / 1000.0, lat[N - 1] / 1000.0);
+	/* Across CPUs the figure is mostly the wake-up of an idle CPU,
+	 * which on a VM can take tens of microseconds: print both. */
+	if (run(0) != 0 || run(1) != 0)
+		return 1;
 	return 0;
 }
