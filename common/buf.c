@@ -1,7 +1,11 @@
 /* buf.c: byte buffers with a maximum size fixed at creation */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "frame.h"
@@ -237,4 +241,64 @@ buf_get_cstr(struct buf *b, char *out, size_t outlen)
 	out[n] = '\0';
 	b->off += (size_t)n + 1;
 	return 0;
+}
+
+int
+buf_read_file(const char *path, size_t max, int secret, struct buf **out)
+{
+	struct buf *b;
+	struct stat st;
+	uint8_t chunk[4096];
+	ssize_t n;
+	int fd, saved;
+
+	*out = NULL;
+	/* O_NONBLOCK: a FIFO planted where a token belongs must not hang
+	 * the loop; only regular files are read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		goto out_close;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto out_close;
+	}
+	if ((b = buf_new(0, max + 1)) == NULL)
+		goto out_close;
+	if (secret)
+		buf_set_secret(b);
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			goto out_free;
+		if (n == 0)
+			break;
+		if (buf_append(b, chunk, (size_t)n) == -1) {
+			errno = EFBIG;
+			goto out_free;
+		}
+	}
+	explicit_bzero(chunk, sizeof(chunk));
+	/* NUL-terminated for the string users; len excludes it. */
+	if (buf_append(b, "", 1) == -1) {
+		errno = EFBIG;
+		goto out_free;
+	}
+	b->len--;
+	close(fd);
+	*out = b;
+	return 0;
+out_free:
+	saved = errno;
+	explicit_bzero(chunk, sizeof(chunk));
+	buf_free(b);
+	errno = saved;
+out_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
 }

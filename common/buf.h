@@ -49,4 +49,11 @@ int buf_get_u64(struct buf *, uint64_t *);
  * terminator and anything that does not fit. */
 int buf_get_cstr(struct buf *, char *out, size_t outlen);
 
+/* A whole regular file (a FIFO or device is refused without blocking)
+ * into a new buffer of at most max bytes, NUL-terminated after len and
+ * marked secret when asked: the one way workers load credentials and
+ * CAs.  0, or -1 with errno (EFBIG: larger than max; EINVAL: not a
+ * regular file). */
+int buf_read_file(const char *path, size_t max, int secret, struct buf **out);
+
 #endif /* BUF_H */

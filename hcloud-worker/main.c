@@ -163,61 +163,6 @@ parse_fips(struct hc_ctx *ctx, const char *list, char *err, size_t errlen)
 	}
 }
 
-/* Whole file into a new buffer, NUL-terminated after len; at most max
- * bytes, else -1 with errno EFBIG (EINVAL when not a regular file). */
-static int
-read_file(const char *path, size_t max, int secret, struct buf **out)
-{
-	struct buf *b;
-	struct stat st;
-	uint8_t tmp[4096];
-	ssize_t n;
-	int fd, e;
-
-	/* O_NONBLOCK: a FIFO in its place must not hang the start-up. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
-		return -1;
-	if ((b = buf_new(0, max + 1)) == NULL)
-		goto out_close;
-	if (secret)
-		buf_set_secret(b);
-	if (fstat(fd, &st) == -1)
-		goto out_free;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto out_free;
-	}
-	while ((n = read(fd, tmp, sizeof(tmp))) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto out_free;
-		if ((size_t)n > max - b->len) {
-			errno = EFBIG;
-			goto out_free;
-		}
-		if (buf_append(b, tmp, (size_t)n) != 0)
-			goto out_free;
-	}
-	if (buf_put_u8(b, 0) != 0)
-		goto out_free;
-	b->len--;
-	explicit_bzero(tmp, sizeof(tmp));
-	close(fd);
-	*out = b;
-	return 0;
-out_free:
-	e = errno;
-	explicit_bzero(tmp, sizeof(tmp));
-	buf_free(b);
-	errno = e;
-out_close:
-	e = errno;
-	close(fd);
-	errno = e;
-	return -1;
-}
-
 static const char *
 file_strerror(int e)
 {
@@ -236,7 +181,7 @@ load_token(const char *path, struct buf **out, char *err, size_t errlen)
 	size_t s = 0, e, i;
 	const char *why = NULL;
 
-	if (read_file(path, HC_TOKEN_FILE_MAX, 1, &b) != 0) {
+	if (buf_read_file(path, HC_TOKEN_FILE_MAX, 1, &b) != 0) {
 		str_line(err, errlen, "hcloud token file %s: %s", path,
 		    file_strerror(errno));
 		return -1;
@@ -288,7 +233,7 @@ load_ca(const char *ca_file, int https, struct buf **out, char *err,
 				break;
 		path = system_cas[i] != NULL ? system_cas[i] : system_cas[0];
 	}
-	if (read_file(path, HC_CA_FILE_MAX, 0, out) != 0) {
+	if (buf_read_file(path, HC_CA_FILE_MAX, 0, out) != 0) {
 		str_line(err, errlen, "hcloud CA file %s: %s", path,
 		    file_strerror(errno));
 		return -1;

@@ -24,66 +24,6 @@ kube_file_strerror(int err, const char *toobig)
 	return strerror(err);
 }
 
-int
-kube_file_read(const char *path, size_t max, int secret, struct buf **out)
-{
-	struct buf *b;
-	struct stat st;
-	uint8_t chunk[4096];
-	ssize_t n;
-	int fd, saved;
-
-	*out = NULL;
-	/* O_NONBLOCK: a FIFO planted where a token belongs must not hang
-	 * the loop; only regular files are read. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd == -1)
-		return -1;
-	if (fstat(fd, &st) == -1)
-		goto out_close;
-	if (!S_ISREG(st.st_mode)) {
-		errno = EINVAL;
-		goto out_close;
-	}
-	if ((b = buf_new(0, max + 1)) == NULL)
-		goto out_close;
-	if (secret)
-		buf_set_secret(b);
-	for (;;) {
-		n = read(fd, chunk, sizeof(chunk));
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			goto out_free;
-		if (n == 0)
-			break;
-		if (buf_append(b, chunk, (size_t)n) == -1) {
-			errno = EFBIG;
-			goto out_free;
-		}
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	/* NUL-terminated for the string users; len excludes it. */
-	if (buf_append(b, "", 1) == -1) {
-		errno = EFBIG;
-		goto out_free;
-	}
-	b->len--;
-	close(fd);
-	*out = b;
-	return 0;
-out_free:
-	saved = errno;
-	explicit_bzero(chunk, sizeof(chunk));
-	buf_free(b);
-	errno = saved;
-out_close:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
 /* Trim and check a token in place: 0 or -1 with a reason. */
 int
 kube_token_check(struct buf *b, char *err, size_t errlen)
@@ -114,7 +54,7 @@ kube_token_read(const char *path, struct buf **out, char *err, size_t errlen)
 	struct buf *b;
 
 	*out = NULL;
-	if (kube_file_read(path, KUBE_TOKEN_MAX, 1, &b) == -1) {
+	if (buf_read_file(path, KUBE_TOKEN_MAX, 1, &b) == -1) {
 		snprintf(err, errlen, "%s",
 		    kube_file_strerror(errno, "larger than 64 KiB"));
 		return -1;
@@ -248,7 +188,7 @@ incluster_namespace(const char *sa_dir, struct kube_auth *a)
 
 	/* Optional: only a default for the Lease namespace. */
 	if (sa_file(sa_dir, "namespace", path, sizeof(path)) == -1 ||
-	    kube_file_read(path, 256, 0, &b) == -1)
+	    buf_read_file(path, 256, 0, &b) == -1)
 		return;
 	str_trim((char *)b->data);
 	if (kube_label_name_valid((char *)b->data))
@@ -275,7 +215,7 @@ kube_incluster_load(const char *host, const char *port, const char *sa_dir,
 	    (a->token_dir = strdup(sa_dir)) == NULL)
 		goto out_nomem;
 	if (sa_file(sa_dir, "ca.crt", path, sizeof(path)) == -1 ||
-	    kube_file_read(path, KUBE_FILE_MAX, 0, &a->ca) == -1) {
+	    buf_read_file(path, KUBE_FILE_MAX, 0, &a->ca) == -1) {
 		snprintf(err, errlen, "service-account CA %s: %s", path,
 		    kube_file_strerror(errno, "larger than 1 MiB"));
 		goto out_free;

@@ -83,7 +83,7 @@ system_ca(struct kube_ctx *c, char *err, size_t errlen)
 #else
 	e = NULL;
 #endif
-	if (kube_file_read(path, 4 * KUBE_FILE_MAX, 0, &c->auth.ca) == -1) {
+	if (buf_read_file(path, 4 * KUBE_FILE_MAX, 0, &c->auth.ca) == -1) {
 		snprintf(err, errlen,
 		    "%s: no certificate-authority and the "
 		    "system CA bundle %s is unreadable: %s",

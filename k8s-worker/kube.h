@@ -175,8 +175,7 @@ kube_token_read(const char *path, struct buf **out, char *err, size_t errlen);
  * with a reason in err. */
 int kube_token_check(struct buf *, char *err, size_t errlen);
 /* Read a whole file (at most max bytes) into a new buffer: 0 or -1. */
-int kube_file_read(const char *path, size_t max, int secret, struct buf **out);
-/* Why kube_file_read() failed: toobig for EFBIG, else a short text. */
+/* Why buf_read_file() failed: toobig for EFBIG, else a short text. */
 const char *kube_file_strerror(int err, const char *toobig);
 /* Strict base64 (whitespace skipped) into a new buffer: 0 or -1. */
 int kube_base64_decode(const char *s, size_t n, int secret, struct buf **out);

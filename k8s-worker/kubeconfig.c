@@ -184,7 +184,7 @@ kc_blob(struct kc *kc, yaml_node_t *m, const char *what, const char *dkey,
 		if (kc->flags & KUBE_KC_NOFILES)
 			return kc_fail(kc, "%s: %s: files not allowed here",
 			    what, fkey);
-		if (kube_file_read(path, KUBE_FILE_MAX, secret, out) == -1)
+		if (buf_read_file(path, KUBE_FILE_MAX, secret, out) == -1)
 			return kc_fail(kc, "%s: %s %s: %s", what, fkey, path,
 			    kube_file_strerror(errno, "larger than 1 MiB"));
 	} else
@@ -528,7 +528,7 @@ kube_kubeconfig_load(const char *path, struct kube_auth *a, char *err,
 	int r;
 
 	memset(a, 0, sizeof(*a));
-	if (kube_file_read(path, KUBE_FILE_MAX, 1, &b) == -1) {
+	if (buf_read_file(path, KUBE_FILE_MAX, 1, &b) == -1) {
 		snprintf(err, errlen, "kubeconfig %s: %s", path,
 		    kube_file_strerror(errno, "larger than 1 MiB"));
 		return -1;

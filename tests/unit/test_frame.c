@@ -6,8 +6,11 @@
 #include <cmocka.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -404,6 +407,42 @@ test_buf_limits(void **state)
 	assert_null(buf_new(9, 8));
 }
 
+static void
+test_buf_read_file(void **state)
+{
+	char dir[] = "/tmp/se-buf-XXXXXX", path[64], fifo[64];
+	struct buf *b = NULL;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/token", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("secret-token\n", f);
+	fclose(f);
+	assert_int_equal(buf_read_file(path, 64, 1, &b), 0);
+	assert_int_equal(b->len, 13);
+	assert_string_equal((char *)b->data, "secret-token\n");
+	assert_true(b->secret);
+	buf_free(b);
+	/* One byte over the cap is refused, not truncated. */
+	assert_int_equal(buf_read_file(path, 12, 0, &b), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(buf_read_file(path, 13, 0, &b), 0);
+	buf_free(b);
+	/* A FIFO in place of a token is refused at once, never read. */
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(buf_read_file(fifo, 64, 1, &b), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(buf_read_file(dir, 64, 1, &b), -1);
+	unlink(fifo);
+	unlink(path);
+	assert_int_equal(buf_read_file(path, 64, 1, &b), -1);
+	assert_int_equal(errno, ENOENT);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -428,6 +467,7 @@ main(void)
 		cmocka_unit_test(test_socket_oversize_datagram),
 		cmocka_unit_test(test_strerror_total),
 		cmocka_unit_test(test_buf_limits),
+		cmocka_unit_test(test_buf_read_file),
 	};
 
 	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
