@@ -31,8 +31,6 @@ static const struct {
 	{ WORKER_PROBE, "probe-worker", "probe", CFG_WORKER_PROBE },
 };
 
-static struct cfg_worker_args wargs[WORKER_COUNT];
-
 int
 sup_can_write(const struct sup *s, int64_t now)
 {
@@ -89,7 +87,7 @@ sup_workers_setup(struct sup *s, char *err, size_t errlen)
 		struct worker *w = &s->w[worker_defs[i].kind];
 
 		if (cfg_worker_args(s->cfg, worker_defs[i].cw,
-			&wargs[worker_defs[i].kind]) != 0) {
+			&s->wargs[worker_defs[i].kind]) != 0) {
 			snprintf(err, errlen,
 			    "stable-egressd: arguments for "
 			    "%s too long",
@@ -99,7 +97,7 @@ sup_workers_setup(struct sup *s, char *err, size_t errlen)
 		w->kind = worker_defs[i].kind;
 		w->name = worker_defs[i].name;
 		w->mode = worker_defs[i].mode;
-		w->args = wargs[w->kind].argv;
+		w->args = s->wargs[w->kind].argv;
 		w->fd = -1;
 	}
 	return 0;
@@ -165,7 +163,7 @@ on_frame(struct sup *s, struct worker *w, const struct frame *f,
 void
 sup_worker_readable(struct sup *s, struct worker *w, uint8_t *buf, int64_t now)
 {
-	static union msg_payload p;
+	union msg_payload p; /* a few KiB: fine on the stack */
 	struct msg_info mi;
 	struct frame f;
 	int i, r;

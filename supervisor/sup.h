@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "common/proto.h"
 #include "decide.h"
 #include "elect.h"
@@ -12,7 +13,6 @@
 #include "proc.h"
 #include "world.h"
 
-struct cfg;
 struct httpd;
 
 /* Failover phases for the histogram, in order. */
@@ -86,6 +86,7 @@ struct ctl {
 struct sup {
 	const struct cfg *cfg;
 	struct worker w[WORKER_COUNT]; /* indexed by enum proto_worker */
+	struct cfg_worker_args wargs[WORKER_COUNT]; /* their argv */
 	struct elect elect;
 	int elect_on; /* --leader-elect */
 	struct world *world;
