@@ -2,6 +2,7 @@
 #ifndef CLOCK_H
 #define CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,5 +25,10 @@ clock_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+/* The wall clock as a Kubernetes MicroTime, "2026-03-01T10:04:58.517204Z"
+ * (UTC, exactly six fraction digits: the apiserver takes nothing else),
+ * into buf[len]; len of PROTO_TIME_MAX is enough. */
+void clock_microtime(char *buf, size_t len);
 
 #endif /* CLOCK_H */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/result.h"
 #include "common/str.h"
 #include "hc.h"
 
@@ -137,34 +138,15 @@ int
 hc_result_for(long status, const char *code)
 {
 	size_t i;
+	int r;
 
 	for (i = 0; code != NULL && code[0] != '\0' &&
 	     i < sizeof(code_results) / sizeof(code_results[0]);
 	     i++)
 		if (strcmp(code, code_results[i].code) == 0)
 			return code_results[i].result;
-	switch (status) {
-	case 400:
-	case 422:
-		return RES_INVALID;
-	case 401:
-		return RES_UNAUTHORIZED;
-	case 403:
-		return RES_FORBIDDEN;
-	case 404:
-		return RES_NOT_FOUND;
-	case 409:
-		return RES_CONFLICT;
-	case 423:
-		return RES_LOCKED;
-	case 429:
-		return RES_THROTTLED;
-	}
-	if (status >= 400 && status < 500)
-		return RES_REFUSED;
-	if (status >= 500 && status < 600)
-		return RES_TRANSIENT;
-	return RES_MALFORMED; /* 1xx/3xx or nonsense: not an answer */
+	r = result_of_http(status);
+	return r >= 0 ? r : RES_MALFORMED; /* 1xx/3xx or nonsense */
 }
 
 /* Length of the longest run at s that also occurs in secret. */

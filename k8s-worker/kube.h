@@ -364,8 +364,6 @@ void kube_on_lease_create(struct kube_ctx *, uint32_t seq,
 void kube_on_lease_update(struct kube_ctx *, uint32_t seq,
     const union msg_payload *);
 void kube_on_event(struct kube_ctx *, uint32_t seq, const union msg_payload *);
-/* MicroTime of the realtime clock into out[PROTO_TIME_MAX]. */
-void kube_microtime_now(char *out, size_t outlen);
 
 /* ---- sandbox.c ---- */
 

@@ -1,7 +1,9 @@
 /* syntax.c: names, label selectors, MicroTimes, providerIDs, UTF-8 */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/kname.h"
 #include "common/str.h"
 #include "kube.h"
 
@@ -45,77 +47,16 @@ kube_utf8_valid(const char *s, size_t n)
 	return 1;
 }
 
-static int
-is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static int
-is_alnum(char c)
-{
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* One DNS-1123 label of s[0..n): [a-z0-9]([-a-z0-9]*[a-z0-9])? */
-static int
-dns_label(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > 63 || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return 0;
-	return 1;
-}
-
-static int
-dns_subdomain(const char *s, size_t n)
-{
-	const char *dot;
-	size_t left = n;
-
-	if (n == 0 || n > 253)
-		return 0;
-	while ((dot = memchr(s, '.', left)) != NULL) {
-		if (!dns_label(s, (size_t)(dot - s)))
-			return 0;
-		left -= (size_t)(dot - s) + 1;
-		s = dot + 1;
-	}
-	return dns_label(s, left);
-}
-
 int
 kube_name_valid(const char *s)
 {
-	return dns_subdomain(s, strlen(s));
+	return kname_subdomain(s, strlen(s));
 }
 
 int
 kube_label_name_valid(const char *s)
 {
-	return dns_label(s, strlen(s));
-}
-
-/* Label name part or value: alphanumeric ends, [-_.] inside, <= 63. */
-static int
-label_token(const char *s, size_t n, int allow_empty)
-{
-	size_t i;
-
-	if (n == 0)
-		return allow_empty;
-	if (n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
-			return 0;
-	return 1;
+	return kname_label(s, strlen(s));
 }
 
 int
@@ -132,10 +73,10 @@ kube_sel_parse(const char *s, struct kube_sel *out)
 		return -1;
 	slash = memchr(s, '/', klen);
 	name = slash == NULL ? s : slash + 1;
-	if (slash != NULL && !dns_subdomain(s, (size_t)(slash - s)))
+	if (slash != NULL && !kname_subdomain(s, (size_t)(slash - s)))
 		return -1;
-	if (!label_token(name, (size_t)(eq - name), 0) ||
-	    !label_token(eq + 1, strlen(eq + 1), 1))
+	if (!kname_label_value(name, (size_t)(eq - name)) ||
+	    (eq[1] != '\0' && !kname_label_value(eq + 1, strlen(eq + 1))))
 		return -1;
 	memcpy(out->key, s, klen);
 	out->key[klen] = '\0';
@@ -151,7 +92,7 @@ kube_urlenc(const char *src, char *out, size_t outlen)
 
 	for (; *src != '\0'; src++) {
 		c = (unsigned char)*src;
-		if (is_alnum((char)c) || c == '-' || c == '.' || c == '_' ||
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' ||
 		    c == '~') {
 			if (o + 1 >= outlen)
 				return -1;

@@ -6,6 +6,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/result.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "kube.h"
@@ -28,42 +30,17 @@ struct kube_op {
 int
 kube_result_of(long code, const char *reason)
 {
+	int r;
+
 	if (code >= 200 && code < 300)
 		return RES_OK;
-	switch (code) {
-	case 0:
-		return RES_TRANSIENT;
-	case 400:
-	case 422:
-		return RES_INVALID;
-	case 401:
-		return RES_UNAUTHORIZED;
-	case 403:
-		return RES_FORBIDDEN;
-	case 404:
-		return RES_NOT_FOUND;
-	case 409:
-		return reason != NULL && strcmp(reason, "AlreadyExists") == 0
-		    ? RES_EXISTS
-		    : RES_CONFLICT;
-	case 429:
-		return RES_THROTTLED;
-	default:
-		return code >= 500 ? RES_TRANSIENT : RES_REFUSED;
-	}
-}
-
-void
-kube_microtime_now(char *out, size_t outlen)
-{
-	struct timespec ts;
-	struct tm tm;
-	char s[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, outlen, "%s.%06ldZ", s, ts.tv_nsec / 1000);
+	if (code == 0)
+		return RES_TRANSIENT; /* no answer at all */
+	if (code == 409 && reason != NULL &&
+	    strcmp(reason, "AlreadyExists") == 0)
+		return RES_EXISTS;
+	r = result_of_http(code);
+	return r >= 0 ? r : RES_REFUSED;
 }
 
 /* ---- answers ---- */
@@ -506,6 +483,6 @@ kube_on_event(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 		return;
 	op->ev = *e;
 	event_name(e->node, op->name, sizeof(op->name));
-	kube_microtime_now(op->time, sizeof(op->time));
+	clock_microtime(op->time, sizeof(op->time));
 	event_send(c, op);
 }

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,21 +41,6 @@ struct probe_args {
 	int check;
 };
 
-static void __attribute__((format(printf, 3, 4)))
-errf(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	/* Values are cut with %.32s, so this cannot happen; if it does,
-	 * a generic line beats a half one. */
-	if (n < 0 || (size_t)n >= len)
-		(void)str_copy(err, len, "probe-worker: bad arguments");
-}
-
 static int
 arg_num(int argc, char **argv, const char *key, uint64_t max, uint64_t *out,
     char *err, size_t len)
@@ -64,12 +48,13 @@ arg_num(int argc, char **argv, const char *key, uint64_t max, uint64_t *out,
 	const char *v = str_arg(argc, argv, key);
 
 	if (v == NULL) {
-		errf(err, len, "probe-worker: %s= is missing", key);
+		str_line(err, len, "probe-worker: %s= is missing", key);
 		return -1;
 	}
 	if (str_to_u64(v, max, out) == -1 || *out == 0) {
-		errf(err, len, "probe-worker: bad %s \"%.32s\": want 1..%llu",
-		    key, v, (unsigned long long)max);
+		str_line(err, len,
+		    "probe-worker: bad %s \"%.32s\": want 1..%llu", key, v,
+		    (unsigned long long)max);
 		return -1;
 	}
 	return 0;
@@ -84,7 +69,7 @@ arg_enum(int argc, char **argv, const char *key, const char *dflt,
 	if (v == NULL)
 		v = dflt;
 	if ((*out = parse(v)) == -1) {
-		errf(err, len, "probe-worker: bad %s \"%.32s\"", key, v);
+		str_line(err, len, "probe-worker: bad %s \"%.32s\"", key, v);
 		return -1;
 	}
 	return 0;
@@ -147,7 +132,7 @@ setup(struct probe_ctx *ctx, int fd, const struct probe_args *a, char *err,
 	 * or the PING answer; reports wait in ctx->outq instead. */
 	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
-		errf(err, len, "probe-worker: fcntl: %s", strerror(errno));
+		str_line(err, len, "probe-worker: fcntl: %s", strerror(errno));
 		return -1;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
@@ -173,7 +158,7 @@ setup(struct probe_ctx *ctx, int fd, const struct probe_args *a, char *err,
 		goto out_nomem;
 	return 0;
 out_nomem:
-	errf(err, len, "probe-worker: out of memory");
+	str_line(err, len, "probe-worker: out of memory");
 	return -1;
 }
 

@@ -2,13 +2,15 @@
 #include <netinet/in.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "common/str.h"
 #include "cfg.h"
+#include "common/kname.h"
+#include "common/str.h"
 
 void
 cfg_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -101,57 +103,11 @@ cfg_refuse(char *why, size_t whylen, const char *what, const char *val,
 	return -1;
 }
 
-static int
-is_alnum(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9');
-}
-
-static int
-is_lower_alnum(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-/* DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most max bytes. */
-static int
-dns_label(const char *s, size_t n, size_t max)
-{
-	size_t i;
-
-	if (n == 0 || n > max || !is_lower_alnum(s[0]) ||
-	    !is_lower_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return 0;
-	return 1;
-}
-
-/* DNS-1123 subdomain: labels joined by dots, at most 253 bytes. */
-static int
-dns_subdomain(const char *s, size_t n)
-{
-	size_t start = 0, i;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i <= n; i++) {
-		if (i < n && s[i] != '.')
-			continue;
-		if (!dns_label(s + start, i - start, 253))
-			return 0;
-		start = i + 1;
-	}
-	return 1;
-}
-
 /* Namespace: a DNS-1123 label. */
 int
 cfg_check_ns(const char *val, char *why, size_t whylen)
 {
-	if (dns_label(val, strlen(val), CFG_NS_MAX - 1))
+	if (kname_label(val, strlen(val)))
 		return 0;
 	return cfg_refuse(why, whylen, "namespace", val,
 	    "a DNS-1123 label: a-z, 0-9 and '-', at most 63");
@@ -161,38 +117,10 @@ cfg_check_ns(const char *val, char *why, size_t whylen)
 int
 cfg_check_dnsname(const char *val, char *why, size_t whylen)
 {
-	if (dns_subdomain(val, strlen(val)))
+	if (kname_subdomain(val, strlen(val)))
 		return 0;
 	return cfg_refuse(why, whylen, "name", val,
 	    "a DNS-1123 subdomain: a-z, 0-9, '-' and '.', at most 253");
-}
-
-/* Label name or value: ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9], <= 63. */
-static int
-label_name(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return 0;
-	for (i = 1; i + 1 < n; i++)
-		if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
-		    s[i] != '.')
-			return 0;
-	return 1;
-}
-
-/* Kubernetes qualified name: optional "dns-subdomain/" then a name. */
-static int
-label_key(const char *s, size_t n)
-{
-	const char *slash = memchr(s, '/', n);
-	size_t p;
-
-	if (slash == NULL)
-		return label_name(s, n);
-	p = (size_t)(slash - s);
-	return dns_subdomain(s, p) && label_name(slash + 1, n - p - 1);
 }
 
 int
@@ -204,9 +132,9 @@ cfg_check_label(const char *val, char *why, size_t whylen)
 
 	if (eq == NULL)
 		bad = "want key=value";
-	else if (!label_key(val, (size_t)(eq - val)))
+	else if (!kname_label_key(val, (size_t)(eq - val)))
 		bad = "bad key: [prefix/]name, name at most 63 characters";
-	else if (eq[1] != '\0' && !label_name(eq + 1, strlen(eq + 1)))
+	else if (eq[1] != '\0' && !kname_label_value(eq + 1, strlen(eq + 1)))
 		bad = "bad value: at most 63 of [A-Za-z0-9-_.], alphanumeric "
 		      "at both ends";
 	if (bad == NULL)
@@ -323,7 +251,7 @@ static int
 host_name(const char *s)
 {
 	for (; *s != '\0'; s++)
-		if (!is_alnum(*s) && *s != '-' && *s != '.')
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.')
 			return 0;
 	return 1;
 }

@@ -292,7 +292,7 @@ on_action(struct sup *s, const struct msg_hc_ans *a, int64_t now)
 /* ---- plan execution -------------------------------------------------- */
 
 static void
-plan_abort(struct sup *s, const char *why, int64_t now)
+plan_abort(struct sup *s, const char *why)
 {
 	struct ctl *c = &s->ctl;
 
@@ -301,7 +301,6 @@ plan_abort(struct sup *s, const char *why, int64_t now)
 	c->running = 0;
 	c->wait_seq = 0;
 	c->dirty = 1;
-	(void)now;
 }
 
 static void
@@ -335,7 +334,7 @@ step_sent(struct sup *s, uint32_t seq, int kind, uint16_t type, int64_t timeout,
 	struct ctl *c = &s->ctl;
 
 	if (seq == 0) {
-		plan_abort(s, "worker not ready", now);
+		plan_abort(s, "worker not ready");
 		return;
 	}
 	c->wait_seq = seq;
@@ -395,7 +394,7 @@ exec_next(struct sup *s, int64_t now)
 	/* Fencing: every write re-checks leadership, so a replica that
 	 * could not renew stops before its Lease can expire. */
 	if (st->op != PLAN_REREAD_FIPS && !write_enabled(s, now)) {
-		plan_abort(s, "not leading any more", now);
+		plan_abort(s, "not leading any more");
 		return;
 	}
 	if (plan_format_step(st, line, sizeof(line)) != 0)
@@ -507,7 +506,7 @@ step_answer(struct sup *s, const union msg_payload *p, uint16_t type,
 	} else
 		fail = assign_result(s, st, &p->hc, now) != 0;
 	if (fail) {
-		plan_abort(s, "step failed", now);
+		plan_abort(s, "step failed");
 		return;
 	}
 	c->step++;
@@ -528,7 +527,7 @@ step_timeout(struct sup *s, int64_t now)
 		world_additional_result(s->world, st->fip, 0, now);
 	if (st->op == PLAN_REREAD_FIPS)
 		fips_finished(s, 0, now);
-	plan_abort(s, "step timed out", now);
+	plan_abort(s, "step timed out");
 }
 
 /* ---- deciding -------------------------------------------------------- */
@@ -607,7 +606,7 @@ ctl_tick(struct sup *s, int64_t now)
 		send_targets(s);
 	if (!lead) {
 		if (c->running)
-			plan_abort(s, "not leading any more", now);
+			plan_abort(s, "not leading any more");
 		c->next_resync = now; /* read at once when leading */
 		return;
 	}

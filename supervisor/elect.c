@@ -1,8 +1,8 @@
 /* elect.c: leader election on a coordination.k8s.io/v1 Lease, as client-go */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "elect.h"
@@ -14,19 +14,6 @@
  * by when *we* last saw the record change (observed_time, on our
  * monotonic clock), never by comparing renewTime with our clock.
  */
-
-void
-elect_microtime(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-	char sec[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%06ldZ", sec, ts.tv_nsec / 1000);
-}
 
 /* client-go's wait.Jitter(retry, 1.2): retry x [1, 2.2). */
 static int64_t
@@ -119,7 +106,7 @@ start_attempt(struct elect *e, int64_t now)
 	if (e->leader && e->have_mine &&
 	    e->observed_time + (int64_t)e->observed.duration_s * 1000 > now) {
 		l = e->mine;
-		elect_microtime(l.renew_time, sizeof(l.renew_time));
+		clock_microtime(l.renew_time, sizeof(l.renew_time));
 		request(e, ELECT_FAST_PUT, MSG_KUBE_LEASE_UPDATE_REQ, &l, now);
 		return;
 	}
@@ -171,7 +158,7 @@ try_take(struct elect *e, int64_t now)
 	memset(&l, 0, sizeof(l));
 	str_copy(l.holder, sizeof(l.holder), e->identity);
 	l.duration_s = (uint32_t)(e->lease_ms / 1000);
-	elect_microtime(l.renew_time, sizeof(l.renew_time));
+	clock_microtime(l.renew_time, sizeof(l.renew_time));
 	if (mine) {
 		str_copy(l.acquire_time, sizeof(l.acquire_time),
 		    o->acquire_time);
@@ -193,7 +180,7 @@ on_get(struct elect *e, const struct msg_lease_ans *a, int64_t now)
 		memset(&l, 0, sizeof(l));
 		str_copy(l.holder, sizeof(l.holder), e->identity);
 		l.duration_s = (uint32_t)(e->lease_ms / 1000);
-		elect_microtime(l.acquire_time, sizeof(l.acquire_time));
+		clock_microtime(l.acquire_time, sizeof(l.acquire_time));
 		str_copy(l.renew_time, sizeof(l.renew_time), l.acquire_time);
 		request(e, ELECT_CREATE, MSG_KUBE_LEASE_CREATE_REQ, &l, now);
 		return;
@@ -282,7 +269,7 @@ elect_release(struct elect *e, int64_t now)
 	l = e->mine;
 	l.holder[0] = '\0';
 	l.duration_s = 1;
-	elect_microtime(l.renew_time, sizeof(l.renew_time));
+	clock_microtime(l.renew_time, sizeof(l.renew_time));
 	str_copy(l.acquire_time, sizeof(l.acquire_time), l.renew_time);
 	request(e, ELECT_RELEASE, MSG_KUBE_LEASE_UPDATE_REQ, &l, now);
 	return e->state == ELECT_RELEASE;

@@ -61,7 +61,5 @@ int64_t elect_next_deadline(const struct elect *);
 /* Leader: send the ReleaseOnCancel update (empty holder).  Returns 1
  * when a request went out (wait for its answer), else 0. */
 int elect_release(struct elect *, int64_t now);
-/* Format a MicroTime (six fraction digits, Z) of the wall clock. */
-void elect_microtime(char *buf, size_t len);
 
 #endif /* ELECT_H */

@@ -285,11 +285,12 @@ metrics_handler(void *arg, const char *path, struct buf *body,
 	int k, alive = 1;
 
 	if (strcmp(path, "/healthz") == 0) {
-		/* Alive: we run and every worker runs (or is restarting
-		 * within its backoff, which a liveness probe tolerates). */
+		/* Alive: we run, and no worker has been down for a minute;
+		 * one restart within its backoff is tolerated, a worker that
+		 * keeps dying is not. */
 		for (k = 1; k < WORKER_COUNT; k++)
-			alive &= s->w[k].pid > 0 ||
-			    s->w[k].next_start - now <= PROC_BACKOFF_MAX;
+			alive &= s->w[k].down_since == 0 ||
+			    now - s->w[k].down_since < PROC_DOWN_UNHEALTHY;
 		buf_append(body, alive ? "ok\n" : "worker down\n",
 		    alive ? 3 : 12);
 		return alive ? 200 : 503;

@@ -143,6 +143,8 @@ proc_reaped(struct worker *w, int status, int64_t now)
 	w->pid = 0;
 	w->ready = 0;
 	w->restarts[r]++;
+	if (w->down_since == 0)
+		w->down_since = now;
 	/* A worker that ran for a stable minute starts over at the first
 	 * backoff step: one crash a day should not wait 30 s. */
 	if (now - w->started_at >= PROC_STABLE_MS || w->backoff_ms == 0)

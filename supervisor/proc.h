@@ -30,6 +30,7 @@ struct worker {
 	int killed; /* we sent SIGKILL: reason below */
 	enum proc_reason kill_reason;
 	int64_t started_at;
+	int64_t down_since; /* lost since, until its next HELLO; 0 = up */
 	int64_t next_start; /* when down: restart time */
 	int64_t backoff_ms;
 	int64_t ping_at; /* outstanding PING sent at, or 0 */
@@ -49,6 +50,8 @@ struct worker {
 #define PROC_STABLE_MS 60000
 #define PROC_PING_EVERY 1000
 #define PROC_PING_TIMEOUT 5000
+/* Down (crashing, restarting, never ready) this long: /healthz fails. */
+#define PROC_DOWN_UNHEALTHY 60000
 
 /* fork + exec our own binary as worker w, with its end of a fresh
  * socketpair on WORKER_FD.  0, or -1 with errno. */

@@ -127,6 +127,7 @@ on_hello(struct sup *s, struct worker *w, const struct msg_hello *h,
 		return;
 	}
 	w->ready = 1;
+	w->down_since = 0;
 	snprintf(pid, sizeof(pid), "%d", (int)w->pid);
 	log_info("worker ready", "worker", w->name, "pid", pid, NULL);
 	ctl_worker_ready(s, w->kind, now);

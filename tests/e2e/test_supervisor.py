@@ -49,6 +49,7 @@ class Running(unittest.TestCase):
 
     def test_workers_are_sandboxed(self):
         r = self.start()
+        self.assertEqual(r.get("/healthz", r.health_port)[0], 200)
         self.assertEqual(comm(r.pid), "stable-egressd")
         for name, pid in r.workers().items():
             st = proc_status(pid)
