@@ -13,8 +13,8 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "supervisor/httpd.h"
-#include "supervisor/prom.h"
+#include "supervisor/net/httpd.h"
+#include "supervisor/net/prom.h"
 
 #define PARSES 1000000
 #define RENDERS 10000

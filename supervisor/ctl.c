@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "supervisor/config/cfg.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "sup.h"

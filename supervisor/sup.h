@@ -5,11 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "supervisor/config/cfg.h"
 #include "common/proto.h"
 #include "decide.h"
 #include "elect.h"
-#include "prom.h"
+#include "supervisor/net/prom.h"
 #include "proc.h"
 #include "world.h"
 

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "supervisor/config/cfg.h"
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/str.h"
-#include "httpd.h"
+#include "supervisor/net/httpd.h"
 #include "sup.h"
 
 #define START_BUDGET_MS 2000 /* every worker ready, or give up */

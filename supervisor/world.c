@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allowlist.h"
+#include "supervisor/config/allowlist.h"
 #include "world.h"
 
 struct world_pod {

@@ -431,8 +431,8 @@ def container(objs):
 
 
 def flag_table():
-    """Flag names from supervisor/cfg_flags.c's table."""
-    path = os.path.join(ROOT, "supervisor", "cfg_flags.c")
+    """Flag names from supervisor/config/cfg_flags.c's table."""
+    path = os.path.join(ROOT, "supervisor", "config", "cfg_flags.c")
     with open(path) as f:
         src = f.read()
     return set(re.findall(r'^\t\{ "([a-z0-9-]+)", CFG_T_', src, re.M))
@@ -451,7 +451,7 @@ def help_flags():
 
 
 def metric_families():
-    with open(os.path.join(ROOT, "supervisor", "metrics.c")) as f:
+    with open(os.path.join(ROOT, "supervisor", "net", "metrics.c")) as f:
         return set(re.findall(r'prom_family\(\s*p,\s*"([a-z0-9_]+)"',
                               f.read()))
 

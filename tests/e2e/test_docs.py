@@ -2,7 +2,7 @@
 
 The man page renders without warnings; its flags are exactly those of
 `build/stable-egressd --help` (and of the flag table in
-supervisor/cfg_flags.c), with their defaults; every metric family the
+supervisor/config/cfg_flags.c), with their defaults; every metric family the
 supervisor exports is documented; the seccomp allowlists listed in
 docs/security.md are the ones in each worker's sandbox.c.
 """
@@ -96,8 +96,8 @@ def man_flags(src):
 
 
 def flag_table():
-    """{flag: default} from supervisor/cfg_flags.c."""
-    src = read(os.path.join(ROOT, "supervisor", "cfg_flags.c"))
+    """{flag: default} from supervisor/config/cfg_flags.c."""
+    src = read(os.path.join(ROOT, "supervisor", "config", "cfg_flags.c"))
     out = {}
     for m in re.finditer(r'^\t\{ "([a-z0-9-]+)", CFG_T_\w+, [^,]+, '
                          r'(?:NULL|"[^"]*"),\s*(NULL|"(?:[^"\\]|\\.)*")',
@@ -218,10 +218,10 @@ class ManPage(unittest.TestCase):
 
 
 def metric_families():
-    src = read(os.path.join(ROOT, "supervisor", "metrics.c"))
+    src = read(os.path.join(ROOT, "supervisor", "net", "metrics.c"))
     fams = set(re.findall(r'prom_family\(\s*p,\s*"([a-z0-9_]+)"', src))
     if len(fams) < 10:
-        raise AssertionError("supervisor/metrics.c: %d families found" %
+        raise AssertionError("supervisor/net/metrics.c: %d families found" %
                              len(fams))
     return fams
 

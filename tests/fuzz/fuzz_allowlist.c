@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor/allowlist.h"
+#include "supervisor/config/allowlist.h"
 
 #define INPUT_MAX 8192
 

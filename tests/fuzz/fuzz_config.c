@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor/cfg.h"
+#include "supervisor/config/cfg.h"
 
 #define PREFIX "stable-egressd: config fuzz.yaml: "
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor/dur.h"
+#include "supervisor/config/dur.h"
 
 /*
  * Whatever parses must format, and the formatted text must parse back to

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "supervisor/httpd.h"
+#include "supervisor/net/httpd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

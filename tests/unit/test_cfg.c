@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "common/str.h"
-#include "supervisor/cfg.h"
+#include "supervisor/config/cfg.h"
 
 #define ARGS_MAX 64
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "supervisor/allowlist.h"
+#include "supervisor/config/allowlist.h"
 #include "supervisor/decide.h"
 #include "supervisor/world.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "supervisor/allowlist.h"
+#include "supervisor/config/allowlist.h"
 #include "supervisor/decide.h"
 #include "supervisor/world.h"
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "supervisor/dur.h"
+#include "supervisor/config/dur.h"
 
 #define NS_MS INT64_C(1000000)
 #define SECOND (INT64_C(1000) * NS_MS)

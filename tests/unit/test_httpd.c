@@ -20,8 +20,8 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "supervisor/httpd.h"
-#include "supervisor/prom.h"
+#include "supervisor/net/httpd.h"
+#include "supervisor/net/prom.h"
 
 #define BIG_BODY (2 * 1024 * 1024)
 

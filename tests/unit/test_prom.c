@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "supervisor/prom.h"
+#include "supervisor/net/prom.h"
 
 struct fixture {
 	struct buf *b;

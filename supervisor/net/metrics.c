@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"
+#include "supervisor/config/cfg.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/str.h"
-#include "sup.h"
+#include "supervisor/sup.h"
 
 /* Failover phases span milliseconds (label writes) to minutes (the
  * grace period inside "detect"). */
