@@ -7,6 +7,7 @@
 #   make bench    benchmarks, figures printed
 #   make fuzz     a short, bounded libFuzzer campaign per parser
 #   make demo     the failover drill against the embedded fakes
+#   make image    the OCI image from Debian packages (build/image/)
 
 VERSION	:= 0.1.0
 CC	?= gcc
@@ -59,7 +60,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check unit unit-plain unit-asan integration bench fuzz fuzz-bin \
-	demo format fmt-check clean test-bin
+	demo format fmt-check clean test-bin image image-deps
 .SUFFIXES:
 
 all: $(B)/stable-egressd
@@ -156,7 +157,7 @@ fuzz: deps $(FUZZ_BIN)
 # ---- the whole suite -----------------------------------------------------
 # Every test, plus each fuzz target for a few seconds over its corpus so
 # the targets cannot rot; `make fuzz` is the longer campaign.
-check: deps all test-bin unit-plain unit-asan fuzz-bin fmt-check
+check: deps image-deps all test-bin unit-plain unit-asan fuzz-bin fmt-check
 	$(PYTHON) tests/run.py --all --fuzz --fuzz-seconds 3
 
 demo: deps all
@@ -180,6 +181,17 @@ DEB_PKGS := gcc make libc6-dev pkg-config libcurl4-openssl-dev libcjson-dev \
 
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)
+
+# ---- container image: Debian packages, no registry ----------------------
+# The root filesystem is cached under build/image/cache, keyed by the
+# package list; docs/operations.md says what is in the image.
+image-deps:
+	@sh tests/deps.sh mmdebstrap || \
+	    echo "image-deps: no mmdebstrap; make image cannot build"
+
+image: image-deps all
+	$(PYTHON) deploy/image/mkimage.py build --binary $(B)/stable-egressd \
+	    --out $(B)/image --version $(VERSION)
 
 clean:
 	rm -rf $(B)
