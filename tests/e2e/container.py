@@ -35,6 +35,10 @@ import time
 
 from harness import comm
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "deploy", "image"))
+from mkimage import canon  # noqa: E402  (symlinks resolved inside a root)
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
@@ -76,6 +80,15 @@ def namespaces_allowed():
     if p.returncode != 0:
         return "unshare refused: %s" % p.stdout.decode().strip()[:200]
     return None
+
+
+def isolate():
+    """None once in a private network namespace, else why not (tests
+    then skip with that reason)."""
+    reason = namespaces_allowed()
+    if reason is None:
+        private_netns()
+    return reason
 
 
 class Container:
@@ -191,13 +204,20 @@ def setup_root(spec):
     files = kubelet_files(spec)
     # Mountpoints go into the overlay's upper layer, as a runtime puts
     # them into the container's own layer; the image is not touched.
-    for target in list(spec["volumes"]) + ["/proc", "/sys", "/dev"]:
-        os.makedirs(new + target, exist_ok=True)
-    for target in files:
-        if target.startswith("/etc/"):
+    # Their paths are resolved inside the new root (/var/run -> /run on
+    # the host's), never through a symlink out of it.
+    binds = dict(files)
+    binds.update(spec["volumes"])
+    binds = {canon(new, t): src for t, src in binds.items()}
+    for target, src in binds.items():
+        if os.path.isdir(src):
+            os.makedirs(new + target, exist_ok=True)
+        elif not target.startswith("/dev/"):
             os.makedirs(os.path.dirname(new + target), exist_ok=True)
             if not os.path.exists(new + target):
                 write(new + target, "")
+    for d in ("/proc", "/sys", "/dev"):
+        os.makedirs(new + d, exist_ok=True)
     mount(None, new, None, MS_REMOUNT | MS_RDONLY)
     mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("sysfs", new + "/sys", "sysfs",
@@ -209,8 +229,6 @@ def setup_root(spec):
     for i, n in enumerate(("stdin", "stdout", "stderr")):
         os.symlink("/proc/self/fd/%d" % i, new + "/dev/" + n)
     os.symlink("/proc/self/fd", new + "/dev/fd")
-    binds = dict(files)
-    binds.update(spec["volumes"])
     for target, src in binds.items():
         if target == "/dev/termination-log":
             write(new + target, "")

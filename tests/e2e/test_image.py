@@ -282,10 +282,7 @@ class Run(unittest.TestCase):
 
 
 def setUpModule():
-    reason = container.namespaces_allowed()
-    if reason is None:
-        container.private_netns()
-    state["netns"] = reason
+    state["netns"] = container.isolate()
 
 
 if __name__ == "__main__":

@@ -56,12 +56,16 @@ failure comes back with the API's status code and Status body.
                                ready/unschedulable also maintain the
                                node.kubernetes.io/{not-ready,unreachable,
                                unschedulable} taints as the control plane does.
+                               internalIP/externalIP may be lists (several
+                               addresses of the type, in order).
   DELETE /nodes/{name}         like an API DELETE (finalizers respected)
   GET    /nodes, /nodes/{name} current objects
   POST   /pods                 {"namespace" (default "default"), "name",
                                 "nodeName", "labels", "ready": bool,
                                 "phase" (default "Running"), "podIP"}
-  PATCH  /pods/{ns}/{name}     same fields, partial; labels merge as above
+  PATCH  /pods/{ns}/{name}     same fields, partial; labels merge as above;
+                               "deleting": true sets deletionTimestamp
+                               (a pod terminating, still Ready)
   DELETE /pods/{ns}/{name}
   GET    /pods
   POST   /leases               a Lease object (metadata.namespace defaults to
@@ -1512,11 +1516,13 @@ def apply_node_fields(data, fields):
         if key in fields:
             addrs = [a for a in status.get("addresses", [])
                      if a.get("type") != kind]
-            if fields[key]:
-                addrs.insert(0 if kind == "InternalIP" else
-                             len([a for a in addrs if a.get("type") ==
-                                  "InternalIP"]),
-                             {"type": kind, "address": fields[key]})
+            # A list: several addresses of that type, in that order.
+            vals = fields[key] if isinstance(fields[key], list) else \
+                [fields[key]] if fields[key] else []
+            at = 0 if kind == "InternalIP" else len(
+                [a for a in addrs if a.get("type") == "InternalIP"])
+            for i, v in enumerate(vals):
+                addrs.insert(at + i, {"type": kind, "address": v})
             status["addresses"] = addrs
     ready = fields.get("ready", node_ready(d))
     if "ready" in fields or fields.get("heartbeat"):
@@ -1608,6 +1614,10 @@ def apply_pod_fields(data, fields):
     if "podIP" in fields:
         status["podIP"] = fields["podIP"]
         status["podIPs"] = [{"ip": fields["podIP"]}]
+    if fields.get("deleting") and not meta.get("deletionTimestamp"):
+        # Terminating: a kubelet still running the containers' preStop.
+        meta["deletionTimestamp"] = now
+        meta["deletionGracePeriodSeconds"] = 30
     if "ready" in fields:
         ready = bool(fields["ready"])
         status["conditions"] = pod_conditions(ready, status.get("conditions"),
