@@ -136,9 +136,9 @@ class DropIn(unittest.TestCase):
                          c.labelled(), c.fip_node(), p.c.tail(3)))
         self.problem(c.wait(lambda: c.fip_node("egress-v4-b") == "node-c",
                             15),
-                     "the additional Floating IP is on %s, not with the "
-                     "primary: --egress-ip-allowlist must guard the primary "
-                     "only" % c.fip_node("egress-v4-b"))
+                     "the additional Floating IP is on %s, the primary on "
+                     "%s: --egress-ip-allowlist must guard the primary only"
+                     % (c.fip_node("egress-v4-b"), c.fip_node()))
 
         self.check_events()
         self.check_forbidden()
