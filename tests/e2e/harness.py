@@ -217,7 +217,7 @@ class Cluster:
 
     def __init__(self, nodes=NODES, action_seconds=0.5, lease=(4, 3, 1),
                  grace="2s", start_labelled="node-a", fip_on="node-a",
-                 tls=False):
+                 tls=False, hcloud_args=()):
         self.dir = tempfile.mkdtemp(prefix="se-e2e-")
         self.lease_timing = lease
         self.grace = grace
@@ -232,7 +232,7 @@ class Cluster:
         hargs = ["hcloud.py", "--dir", hd, "--action-seconds", str(action_seconds)]
         if tls:
             hargs.append("--tls")
-        self._start_fake(hargs, hd)
+        self._start_fake(hargs + list(hcloud_args), hd)
         self.kdir, self.hdir = kd, hd
         self.kadmin = self._read(kd, "admin-url")
         self.hadmin = self._read(hd, "admin-url")
