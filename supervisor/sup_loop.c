@@ -279,6 +279,9 @@ run(struct sup *s)
 
 	if ((buf = malloc(FRAME_MAX)) == NULL)
 		fatal("malloc");
+	/* Before the workers: the k8s worker may list the nodes while a
+	 * slower worker is still starting, and those records must land. */
+	setup_model(s, clock_ms());
 	if ((r = start_workers(s, buf)) != 0) {
 		free(buf);
 		return r < 0 ? 0 : r;
@@ -297,7 +300,6 @@ run(struct sup *s)
 	    "leader_elect", s->cfg->leader_elect ? "true" : "false", "dry_run",
 	    s->cfg->dry_run ? "true" : "false", NULL);
 	open_listeners(s);
-	setup_model(s, clock_ms());
 	s->ctl.started = 1;
 	while (!s->stopping) {
 		int64_t now = clock_ms();
