@@ -121,6 +121,10 @@ class Drill:
     def add_replica(self):
         self.n_replicas += 1
         r = self.c.replica("replica-%d" % self.n_replicas)
+        # Every replica must see and probe every node before it counts.
+        if not Cluster.wait(lambda: all(r.metric("tuist_stable_egress_gateway_node_healthy",
+                                                 node=n) == 1 for n in NODES), 20):
+            raise Failed("%s does not see all nodes healthy; log %s" % (r.name, r.log_path))
         if self.n_replicas > 1 and not Cluster.wait(
                 lambda: r.metric("stable_egressd_standbys_ready") == 1 or r.leading(), 20):
             raise Failed("%s never became a ready standby; log %s" % (r.name, r.log_path))

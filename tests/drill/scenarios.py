@@ -13,6 +13,7 @@ import signal
 import time
 
 import net
+from roles import ANSWER_TIMEOUT
 from demo import ts
 
 GRACE = 3.0
@@ -232,6 +233,8 @@ def run(d, sc, rnd):
     repair(d, g)
     if not d.wait_healthy(g, 15) or not d.wait_answers(d.nodes, time.time(), 10):
         raise Failed("%s: %s did not come back healthy" % (name, g))
+    # A request is lost once its answer is overdue (the client logs it then).
+    time.sleep(max(0.0, t_back + ANSWER_TIMEOUT + 0.2 - time.time()))
     t_end = time.time()
     row["non_fip"] = d.non_fip(t_begin, t_end)
     row["lost"] = sum(d.lost(n, t_begin, t_end) for n in live)
