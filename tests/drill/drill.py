@@ -292,7 +292,7 @@ def inner(a):
                  % net.FIP)
         for rnd in range(1, a.rounds + 1):
             for sc in scenarios.SCENARIOS:
-                if a.only and sc[0] not in a.only:
+                if (a.only and sc[0] not in a.only) or sc[0] in (a.skip or ()):
                     continue
                 d.tl.rows = []
                 if rnd == 1:
@@ -328,6 +328,9 @@ def inner(a):
     if failure:
         print("drill: FAILED: " + failure)
         rc = 1
+    if any(r["late"] for r in rows):
+        print("drill: FAILED: not every failover recovered in time")
+        rc = 1
     if total_leaks or twice > 1 or left:
         rc = 1
     print("drill: %s" % ("ok" if rc == 0 else "FAILED"))
@@ -340,10 +343,16 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the logs")
     ap.add_argument("--only", action="append", metavar="SCENARIO",
                     help="run this scenario only (repeatable)")
+    ap.add_argument("--skip", action="append", metavar="SCENARIO",
+                    help="leave this scenario out (repeatable)")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.rounds < 1:
         ap.error("--rounds must be at least 1")
+    names = [sc[0] for sc in scenarios.SCENARIOS]
+    for name in (a.only or []) + (a.skip or []):
+        if name not in names:
+            ap.error("no scenario %r (scenarios: %s)" % (name, ", ".join(names)))
     if a.inner:
         return inner(a)
     if not os.path.exists(BIN):
@@ -358,6 +367,8 @@ def main():
     argv += ["--keep"] if a.keep else []
     for name in a.only or ():
         argv += ["--only", name]
+    for name in a.skip or ():
+        argv += ["--skip", name]
     os.execvp(UNSHARE[0], UNSHARE + argv)
 
 

@@ -10,6 +10,8 @@ hetzner   assign request accepted -> the provider routes the Floating IP
 agents    label -> first answer: the host agents' and workloads' routes
 non-FIP   requests the internet saw from any address but the Floating IP
 lost      requests of live workloads that got no answer
+recovered within the drill's bound (grace + action + lease + 4.4 x retry
+          + 15 s); LATE fails the drill
 """
 import statistics
 
@@ -21,9 +23,9 @@ def fmt(v, width=6):
 def line(row):
     parts = "  ".join("%s %s" % (k, fmt(row.get(k), 0))
                       for k in ("detect", "control", "hetzner", "agents"))
-    return ("  round %-2d %-15s %s -> %s  blackout %5.2fs  (%s)  non-FIP %d  lost %d" %
+    return ("  round %-2d %-15s %s -> %s  blackout %5.2fs  (%s)  non-FIP %d  lost %d%s" %
             (row["round"], row["scenario"], row["from"], row["to"], row["blackout"], parts,
-             row["non_fip"], row["lost"]))
+             row["non_fip"], row["lost"], "  NOT RECOVERED IN TIME" if row["late"] else ""))
 
 
 def median(rows, key):
@@ -33,7 +35,7 @@ def median(rows, key):
 
 def table(rows):
     head = ("scenario        runs  blackout p50    max  detect control hetzner agents"
-            "  non-FIP  lost  goal (max)  met")
+            "  non-FIP  lost  goal (max)  met  recovered")
     out = [head, "-" * len(head)]
     names = []
     for r in rows:
@@ -43,13 +45,15 @@ def table(rows):
         rs = [r for r in rows if r["scenario"] == name]
         worst = max(r["blackout"] for r in rs)
         goal = rs[0]["goal"]
-        met = "-" if goal is None else ("yes" if worst <= goal else "NO")
-        out.append("%-15s %4d  %12s %6s  %s  %s  %s  %s  %7d %5d  %-10s  %s" % (
+        met = "-" if goal is None else ("yes" if worst <= goal else "no")
+        late = sum(1 for r in rs if r["late"])
+        out.append("%-15s %4d  %12s %6s  %s  %s  %s  %s  %7d %5d  %-10s  %-3s  %s" % (
             name, len(rs), fmt(median(rs, "blackout")), fmt(worst),
             fmt(median(rs, "detect")), fmt(median(rs, "control")),
             fmt(median(rs, "hetzner")), fmt(median(rs, "agents")),
             sum(r["non_fip"] for r in rs), sum(r["lost"] for r in rs),
-            "-" if goal is None else "<= %.1fs" % goal, met))
+            "-" if goal is None else "<= %.1fs" % goal, met,
+            "yes" if not late else "LATE %d of %d" % (late, len(rs))))
     if not names:
         out.append("(no scenario completed)")
     return "\n".join(out)

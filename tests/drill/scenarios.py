@@ -123,8 +123,12 @@ def drain_budget_before_move(d, g, leader):
     return poll
 
 
-def refill_budget(d, g):
+def refill(d):
     d.c.hc("POST", "/ratelimit", {"remaining": 3600})
+
+
+def refill_budget(d, g):
+    refill(d)
     reboot(d, g)
 
 
@@ -142,6 +146,12 @@ SCENARIOS = [
     ("leader killed", crash, kill_leader_at_assign, replace_leader, False, None),
     ("budget drained", crash, drain_budget_before_move, refill_budget, False, None),
 ]
+
+
+# A scenario not recovered within RECOVERY fails the drill; for these the
+# drill then lifts the cause to see how late it recovers.
+RECOVERY = GRACE + ACTION + LEASE[0] + 4.4 * LEASE[2] + 15
+RESCUE = {"budget drained": (refill, "not recovered in time: Hetzner budget refilled")}
 
 
 # ---- measuring ------------------------------------------------------------
@@ -186,6 +196,19 @@ def split(d, t_fault, new):
     return t_dec, t_label, t_assign, t_route
 
 
+def wait_move(d, g, poll, deadline):
+    """The new gateway once the label and the Floating IP are together on
+    one node other than g, or None at the deadline."""
+    while time.time() < deadline:
+        if poll:
+            poll()
+        lab = d.c.labelled()
+        if len(lab) == 1 and lab[0] != g and d.c.fip_node() == lab[0]:
+            return lab[0]
+        time.sleep(0.05)
+    return None
+
+
 def run(d, sc, rnd):
     name, fault, during, repair, g_alive, goal = sc
     g = d.gateway()
@@ -196,19 +219,17 @@ def run(d, sc, rnd):
     t_begin = t_fault = time.time()
     fault(d, g)
     poll = during(d, g, leader) if during else None
-    limit = GRACE + ACTION + LEASE[0] + 4.4 * LEASE[2] + float(os.environ.get("SE_DRILL_SLACK", 15))
-    new = None
-    while time.time() < t_fault + limit:
-        if poll:
-            poll()
-        lab = d.c.labelled()
-        if len(lab) == 1 and lab[0] != g and d.c.fip_node() == lab[0]:
-            new = lab[0]
-            break
-        time.sleep(0.05)
+    new = wait_move(d, g, poll, t_fault + RECOVERY)
+    late = new is None
+    if late and name in RESCUE:
+        # Not recovered in time: lift the cause and see whether it does
+        # then, so the run can go on and the table shows how late.
+        d.event("drill", RESCUE[name][1])
+        RESCUE[name][0](d)
+        new = wait_move(d, g, None, time.time() + 120)
     if new is None:
         raise Failed("%s: no new gateway within %.0fs (labelled %s, Floating IP on %s)" %
-                     (name, limit, d.c.labelled(), d.c.fip_node()))
+                     (name, RECOVERY, d.c.labelled(), d.c.fip_node()))
     t_moved = time.time()
     if not d.wait_answers(live, t_moved, 10):
         raise Failed("%s: workloads on %s get no answers after the move to %s" %
@@ -221,7 +242,7 @@ def run(d, sc, rnd):
         if gap > worst[0]:
             worst = (gap, before, after, n)
     t_dec, t_label, t_assign, t_route = split(d, t_fault, new)
-    row = {"scenario": name, "round": rnd, "from": g, "to": new, "goal": goal,
+    row = {"scenario": name, "round": rnd, "from": g, "to": new, "goal": goal, "late": late,
            "blackout": worst[0], "before": worst[1], "after": worst[2], "client": worst[3],
            "t_fault": t_fault, "t_dec": t_dec, "t_label": t_label,
            "t_assign": t_assign, "t_route": t_route}
