@@ -190,8 +190,8 @@ class Drill:
                          (lab, self.c.fip_node()))
         return lab[0]
 
-    def event(self, who, what):
-        self.tl.add(time.time(), who, what)
+    def event(self, who, what, when=None):
+        self.tl.add(when or time.time(), who, what)
 
     # ---- setup -------------------------------------------------------------
     def setup(self):

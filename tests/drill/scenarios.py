@@ -53,10 +53,11 @@ class LogTail:
 
 # ---- faults and repairs --------------------------------------------------
 def crash(d, g):
+    t = time.time()
     d.dp.crash(g)
     d.stop_role(("health", g))
     d.stop_role(("agent", g))
-    d.event("drill", "%s crashed: links down, health listener and host agent gone" % g)
+    d.event("drill", "%s crashed: links down, health listener and host agent gone" % g, t)
 
 
 def reboot(d, g):
@@ -66,8 +67,9 @@ def reboot(d, g):
 
 
 def cordon(d, g):
+    t = time.time()
     d.c.patch_node(g, unschedulable=True)
-    d.event("drill", "%s cordoned (kubectl cordon)" % g)
+    d.event("drill", "%s cordoned (kubectl cordon)" % g, t)
 
 
 def uncordon(d, g):
@@ -75,9 +77,10 @@ def uncordon(d, g):
 
 
 def power_off(d, g):
+    t = time.time()
     d.c.hc("PATCH", "/servers/%d" % d.server_ids[g], {"status": "off"})
+    d.event("drill", "server of %s is off in the Hetzner API" % g, t)
     crash(d, g)
-    d.event("drill", "server of %s is off in the Hetzner API" % g)
 
 
 def power_on(d, g):
