@@ -171,6 +171,11 @@ void kube_auth_free(struct kube_auth *);
  * len without the NUL): 0, or -1 with a reason in err. */
 int
 kube_token_read(const char *path, struct buf **out, char *err, size_t errlen);
+/* What Landlock leaves readable of a token file: the file itself, or
+ * its directory when that is a projected volume ("..data" link); NULL
+ * without a token file.  buf (len bytes) is scratch; the result
+ * points into a. */
+const char *kube_token_grant(const struct kube_auth *a, char *buf, size_t len);
 /* Trim a token in place and check it can go into a header: 0, or -1
  * with a reason in err. */
 int kube_token_check(struct buf *, char *err, size_t errlen);
