@@ -184,10 +184,12 @@ void
 compromise_hook(const char *who)
 {
 	const char *what = getenv("STABLE_EGRESSD_TEST_COMPROMISE");
+	static int done; /* test builds only: once per process */
 	int ok;
 
-	if (what == NULL || what[0] == '\0')
+	if (what == NULL || what[0] == '\0' || done)
 		return;
+	done = 1;
 	errno = 0;
 	if (strcmp(what, "cred_files") == 0)
 		ok = try_creds();

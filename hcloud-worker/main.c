@@ -281,6 +281,11 @@ on_ping(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 	 * pings only once every worker is ready, so a sibling's credential
 	 * error remains the daemon's only line. */
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("hcloud-worker");
+#endif
 	return frame_send(ctx->fd, MSG_PING_ANS, seq, &p->ping);
 }
 
@@ -483,9 +488,6 @@ enter_sandbox(const char *endpoint, char *err, size_t errlen)
 	pol.nports = n;
 	if (sandbox_enter(&pol, &landlock, err, errlen) != 0)
 		return -1;
-#ifdef SE_TEST_HOOKS
-	compromise_hook("hcloud-worker");
-#endif
 	if (landlock > 0) {
 		(void)snprintf(abi, sizeof(abi), "%d", landlock);
 		log_info("sandbox entered", "landlock_abi", abi, NULL);

@@ -144,6 +144,11 @@ on_ping(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 	 * pings once every worker is ready, so a sibling's credential
 	 * error stays the daemon's only line. */
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("k8s-worker");
+#endif
 	kube_send(c, MSG_PING_ANS, seq, &p->ping);
 }
 
@@ -506,9 +511,6 @@ lock_down(struct kube_ctx *c)
 		hello(c, HELLO_FATAL, err);
 		fatalx("sandbox", "err", err, NULL);
 	}
-#ifdef SE_TEST_HOOKS
-	compromise_hook("k8s-worker");
-#endif
 	if (landlock > 0) {
 		snprintf(abi, sizeof(abi), "%d", landlock);
 		log_info("sandbox entered", "landlock_abi", abi, NULL);

@@ -173,6 +173,11 @@ on_ping(struct probe_ctx *ctx, uint32_t seq, const union msg_payload *m,
 	 * pings only once every worker is ready, so a sibling's credential
 	 * error remains the daemon's only line. */
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("probe-worker");
+#endif
 	/* Answered by flush() before the loop sleeps again. */
 	ctx->pong_due = 1;
 	ctx->pong_seq = seq;
@@ -406,9 +411,6 @@ lock_down(const struct probe_args *a, int *abi, char *err, size_t len)
 	pol.nports = 1;
 	if (sandbox_enter(&pol, abi, err, len) == -1)
 		return -1;
-#ifdef SE_TEST_HOOKS
-	compromise_hook("probe-worker");
-#endif
 	return 0;
 }
 
