@@ -296,6 +296,10 @@ run(struct sup *s)
 	log_info("started", "version", SE_VERSION, "identity", s->cfg->identity,
 	    "leader_elect", s->cfg->leader_elect ? "true" : "false", "dry_run",
 	    s->cfg->dry_run ? "true" : "false", NULL);
+	if (s->cfg->landlock_abi == 0)
+		log_warn("this kernel has no Landlock: seccomp alone "
+			 "confines the workers (--require-landlock refuses)",
+		    NULL);
 	open_listeners(s);
 	setup_model(s, clock_ms());
 	s->ctl.started = 1;
