@@ -577,6 +577,8 @@ kube_main(int fd, int argc, char **argv)
 	 * with libcurl's resolver thread. */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	mallopt(M_ARENA_MAX, 1);
+	/* A hostile or broken API reply is refused, not an OOM kill. */
+	kube_json_init(KUBE_JSON_MAX);
 	signal(SIGPIPE, SIG_IGN);
 	if (setup(c, fd) == -1)
 		fatal("out of memory");
