@@ -36,7 +36,7 @@ LDHARDEN := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
-DIRS	:= common supervisor supervisor/config supervisor/net k8s-worker hcloud-worker probe-worker
+DIRS	:= common spawner supervisor supervisor/config supervisor/net k8s-worker hcloud-worker probe-worker
 ALL_SRC	:= $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
 MAIN_SRC := supervisor/main.c
 LIB_SRC	:= $(filter-out $(MAIN_SRC),$(ALL_SRC))

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import Cluster, children  # noqa: E402
+from harness import Cluster, descendants  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_IDLE_SECONDS", "60"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -43,11 +43,11 @@ def main():
         Cluster.wait(r.leading, 20)
         Cluster.wait(lambda: r.metric("tuist_stable_egress_gateway_available") == 1, 20)
         time.sleep(2)
-        tree = [r.pid] + children(r.pid)
+        tree = [r.pid] + descendants(r.pid)
         c0 = sum(cpu(p) for p in tree)
         h0 = len(c.hc_requests())
         time.sleep(SECONDS)
-        tree = [r.pid] + children(r.pid)
+        tree = [r.pid] + descendants(r.pid)
         c1 = sum(cpu(p) for p in tree)
         h1 = len(c.hc_requests())
         mem = [rollup(p) for p in tree]

@@ -124,7 +124,7 @@ landlock_fs_rights(int abi)
 }
 
 static int
-landlock_add_path(int rfd, const char *path)
+landlock_add_path(int rfd, const char *path, int exec)
 {
 	struct landlock_path_beneath_attr pb;
 	struct stat st;
@@ -137,6 +137,8 @@ landlock_add_path(int rfd, const char *path)
 		return -1;
 	}
 	pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
+	if (exec)
+		pb.allowed_access |= LANDLOCK_ACCESS_FS_EXECUTE;
 	if (S_ISDIR(st.st_mode))
 		pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
 	r = (int)syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH,
@@ -169,20 +171,22 @@ landlock_apply(const struct sandbox_policy *p)
 	memset(&ra, 0, sizeof(ra));
 	ra.handled_access_fs = landlock_fs_rights(abi);
 	/* Handled and not granted is forbidden: no bind, and connect
-	 * only to the ports the worker names. */
-	if (abi >= 4)
+	 * only to the ports the worker names.  Opt-in: a domain is
+	 * inherited, so the spawner, whose children connect, leaves TCP
+	 * alone. */
+	if (p->restrict_tcp && abi >= 4)
 		ra.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
 	/* No signal to, and no abstract socket of, a process outside
 	 * this domain (the supervisor, a sibling, anything else). */
-	if (abi >= 6)
+	if (p->scoped && abi >= 6)
 		ra.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
 	rfd = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof(ra), 0);
 	if (rfd == -1)
 		return -1;
 	for (i = 0; p->ro_paths != NULL && p->ro_paths[i] != NULL; i++)
-		if (landlock_add_path(rfd, p->ro_paths[i]) == -1)
+		if (landlock_add_path(rfd, p->ro_paths[i], p->ro_exec) == -1)
 			goto out_close;
-	for (i = 0; abi >= 4 && i < p->nports; i++)
+	for (i = 0; p->restrict_tcp && abi >= 4 && i < p->nports; i++)
 		if (landlock_add_port(rfd, p->tcp_ports[i]) == -1)
 			goto out_close;
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) == 0)
@@ -327,5 +331,32 @@ sandbox_url_ports(const char *url, uint16_t *ports, size_t max, size_t *n)
 	if (*n >= max)
 		return -1;
 	ports[(*n)++] = 53;
+	return 0;
+}
+
+int
+sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	/* Needed to load a filter without CAP_SYS_ADMIN; sandbox_enter()
+	 * sets it again, which is harmless. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
+		return -1;
+	}
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
+		snprintf(err, errlen, "seccomp_init failed");
+		return -1;
+	}
+	if ((r = rules(ctx)) == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r != 0) {
+		snprintf(err, errlen, "seccomp argument filter: %s",
+		    strerror(-r));
+		return -1;
+	}
 	return 0;
 }

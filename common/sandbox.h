@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <seccomp.h>
+
 /* One comparison of a syscall argument: EQ (arg == a) or MASKED_EQ
  * ((arg & a) == b), op being SCMP_CMP_EQ or SCMP_CMP_MASKED_EQ. */
 struct sandbox_cond {
@@ -117,10 +119,17 @@ struct sandbox_policy {
 	/* Descriptors to keep open; every other one is closed. */
 	const int *keep_fds;
 	size_t nkeep;
-	/* Landlock ABI >= 4: the only TCP ports connect() may reach (none:
-	 * no TCP at all); bind() is never allowed. */
+	/* 1: ro_paths may also be executed (the spawner execs workers). */
+	int ro_exec;
+	/* 1 (workers): Landlock ABI >= 4 TCP rules: connect() only to
+	 * tcp_ports (none: no TCP at all), bind() never.  0 leaves TCP to
+	 * seccomp, as a process whose children connect must. */
+	int restrict_tcp;
 	const uint16_t *tcp_ports;
 	size_t nports;
+	/* 1 (workers): Landlock ABI >= 6: no signal to, no abstract socket
+	 * of, a process outside this Landlock domain. */
+	int scoped;
 };
 
 /*
@@ -148,5 +157,12 @@ int sandbox_landlock_abi(void);
  * the host is a name, 53 (glibc retries a truncated DNS answer over
  * TCP).  Returns 0, or -1 for a URL it cannot read or a full array. */
 int sandbox_url_ports(const char *url, uint16_t *ports, size_t max, size_t *n);
+
+/* Load a second filter, default allow, whose rules (added by the
+ * callback) narrow the arguments of calls the allowlist permits: the
+ * strictest answer of stacked filters wins.  Load it before
+ * sandbox_enter().  0, or -1 with one line in err. */
+int
+sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen);
 
 #endif /* SANDBOX_H */

@@ -77,6 +77,8 @@ static const struct sandbox_policy policy = {
 	.nrules = sizeof(rules) / sizeof(rules[0]),
 	.keep_fds = keep,
 	.nkeep = sizeof(keep) / sizeof(keep[0]),
+	.restrict_tcp = 1, /* the caller adds the ports */
+	.scoped = 1,
 };
 
 const struct sandbox_policy *

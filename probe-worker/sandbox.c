@@ -56,6 +56,8 @@ static const struct sandbox_policy policy = {
 	.ro_paths = no_paths,
 	.keep_fds = keep_fds,
 	.nkeep = sizeof(keep_fds) / sizeof(keep_fds[0]),
+	.restrict_tcp = 1, /* the caller adds the ports */
+	.scoped = 1,
 };
 
 const struct sandbox_policy *

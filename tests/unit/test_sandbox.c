@@ -100,8 +100,12 @@ in_sandbox(const uint16_t *ports, size_t n, int (*fn)(long), long arg)
 	p.ro_paths = none;
 	p.keep_fds = keep;
 	p.nkeep = 1;
+	/* As the workers: TCP rules and scoping (NULL ports with n 1:
+	 * neither, as the spawner, whose children connect). */
+	p.restrict_tcp = ports != NULL || n == 0;
+	p.scoped = p.restrict_tcp;
 	p.tcp_ports = ports;
-	p.nports = n;
+	p.nports = ports != NULL ? n : 0;
 	pid = fork();
 	assert_true(pid != -1);
 	if (pid == 0) {
@@ -169,6 +173,8 @@ test_landlock_tcp(void **state)
 	/* No port at all: no TCP at all; never a listener. */
 	assert_int_equal(in_sandbox(NULL, 0, try_dial, mine), 1);
 	assert_int_equal(in_sandbox(&mine, 1, try_bind, 0), 1);
+	/* Not opted in: TCP is left to seccomp. */
+	assert_int_equal(in_sandbox(NULL, 1, try_dial, other), 0);
 	close(a);
 	close(b);
 }
@@ -180,9 +186,12 @@ test_landlock_scope_and_files(void **state)
 	if (sandbox_landlock_abi() < 1)
 		skip();
 	assert_int_equal(in_sandbox(NULL, 0, try_open, 0), 1);
-	/* ABI 6: no signal to a process outside the domain. */
-	if (sandbox_landlock_abi() >= 6)
+	/* ABI 6: no signal to a process outside the domain (unless the
+	 * policy leaves scoping out). */
+	if (sandbox_landlock_abi() >= 6) {
 		assert_int_equal(in_sandbox(NULL, 0, try_signal, 0), 1);
+		assert_int_equal(in_sandbox(NULL, 1, try_signal, 0), 0);
+	}
 }
 
 static void
