@@ -184,10 +184,15 @@ void
 compromise_hook(const char *who)
 {
 	const char *what = getenv("STABLE_EGRESSD_TEST_COMPROMISE");
+	const char *only = getenv("STABLE_EGRESSD_TEST_COMPROMISE_WHO");
 	static int done; /* test builds only: once per process */
 	int ok;
 
-	if (what == NULL || what[0] == '\0' || done)
+	/* _WHO names the one process that attacks, so that one dying of
+	 * SIGSYS (the supervisor, the spawner) does not hide the others. */
+	if (only == NULL || only[0] == '\0')
+		only = strstr(who, "-worker") != NULL ? who : "";
+	if (what == NULL || what[0] == '\0' || done || strcmp(only, who) != 0)
 		return;
 	done = 1;
 	errno = 0;

@@ -9,7 +9,10 @@
  * and print one line to stderr:
  *   compromise who=<who> attempt=<name> result=denied|allowed err=<...>
  * A call the filter forbids kills the process with SIGSYS instead; the
- * parent reports that.  Without the variable it does nothing.
+ * parent reports that.  Without the variable it does nothing.  Every
+ * worker attacks, unless $STABLE_EGRESSD_TEST_COMPROMISE_WHO names the
+ * one process that does (the only way to make the supervisor or the
+ * spawner attack).
  */
 void compromise_hook(const char *who);
 #endif

@@ -19,6 +19,10 @@
 #include "common/sandbox.h"
 #include "spawner.h"
 
+#ifdef SE_TEST_HOOKS
+#include "common/compromise.h"
+#endif
+
 static void
 serve(struct spawner *sp)
 {
@@ -105,6 +109,9 @@ spawner_main(const struct spawn_cfg *c, int sock, pid_t parent)
 	if (sandbox_enter(spawner_sandbox_policy(keep, 6), &landlock, err,
 		sizeof(err)) == -1)
 		fatalx("cannot enter the sandbox", "err", err, NULL);
+#ifdef SE_TEST_HOOKS
+	compromise_hook("spawner");
+#endif
 	serve(&sp);
 	spawn_kill_all(&sp);
 	_exit(0);

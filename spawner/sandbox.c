@@ -1,5 +1,8 @@
 /* sandbox.c: the spawner's seccomp allowlist and Landlock rules */
+#include <sys/ioctl.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -41,9 +44,13 @@ static const struct sandbox_rule own[] = {
 	ALLOW(execve, "the worker image, /proc/self/exe"),
 	ALLOW(exit, "a thread ends"),
 	ALLOW(exit_group, "exit"),
-	ALLOW(fcntl, "non-blocking and close-on-exec flags"),
+	SANDBOX_FCNTL_FLAGS, /* never F_SETOWN, F_SETSIG or O_ASYNC */
 	ALLOW(futex, "libc locks"),
 	ALLOW(getpid, "our pid, the fork's parent check"),
+	SANDBOX_ALLOW_IF(ioctl, SANDBOX_EQ(1, FIONREAD),
+	    "the k8s worker's resolver sizes a DNS answer"),
+	SANDBOX_ERRNO_IF(ioctl, ENOTTY, SANDBOX_EQ(1, TCGETS),
+	    "stdio asks whether a stream is a terminal"),
 	ALLOW(getppid, "the parent-died check after PR_SET_PDEATHSIG"),
 	ALLOW(getrandom, "malloc and OpenSSL seeding in a worker"),
 	ALLOW(kill, "SIGKILL to a worker the supervisor stopped"),

@@ -21,7 +21,7 @@
 #include "spawner.h"
 
 #define ARGS_MAX 32 /* key=value arguments per worker */
-#define ENV_MAX 8
+#define ENV_MAX 10
 
 #ifdef SE_TEST_HOOKS
 /* Test builds only: the variables tests use to drive the workers'
@@ -32,6 +32,7 @@ test_env(char **envp, size_t n, size_t max)
 {
 	static const char *const keep[] = {
 		"STABLE_EGRESSD_TEST_COMPROMISE",
+		"STABLE_EGRESSD_TEST_COMPROMISE_WHO",
 		"STABLE_EGRESSD_TEST_CRED_FILES",
 		"STABLE_EGRESSD_TEST_SIBLING",
 		"STABLE_EGRESSD_TEST_PORT",

@@ -206,13 +206,25 @@ sup_worker_readable(struct sup *s, struct worker *w, uint8_t *buf, int64_t now)
 /* ---- processes ---------------------------------------------------- */
 
 /* The spawner is gone: without it no worker can be restarted, so the
- * replica stops (exit 1) and a standby takes over. */
+ * replica stops (exit 1) and a standby takes over.  Say how it ended
+ * when it can be reaped within a moment (its channel closes first). */
 static void __attribute__((noreturn))
 spawner_lost(struct sup *s, const char *why)
 {
+	char how[96];
+	int status, i;
+
+	for (i = 0; i < 100 && s->spawner_pid > 0; i++) {
+		if (waitpid(s->spawner_pid, &status, WNOHANG) ==
+		    s->spawner_pid) {
+			proc_describe(status, how, sizeof(how));
+			why = how;
+			break;
+		}
+		poll(NULL, 0, 10);
+	}
 	log_release();
 	fprintf(stderr, "stable-egressd: spawner died (%s); exiting\n", why);
-	(void)s;
 	exit(1);
 }
 

@@ -20,6 +20,10 @@
 #include "supervisor/net/httpd.h"
 #include "sup.h"
 
+#ifdef SE_TEST_HOOKS
+#include "common/compromise.h"
+#endif
+
 #define START_BUDGET_MS 2000 /* every worker ready, or give up */
 #define RELEASE_MS 2000 /* one bounded Lease release */
 #define STOP_WAIT_MS 1500 /* workers exit after MSG_SHUTDOWN */
@@ -373,6 +377,9 @@ run(struct sup *s)
 			 "refuses this)",
 		    NULL);
 	s->ctl.started = 1;
+#ifdef SE_TEST_HOOKS
+	compromise_hook("supervisor");
+#endif
 	while (!s->stopping) {
 		int64_t now = clock_ms();
 

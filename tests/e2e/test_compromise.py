@@ -11,6 +11,7 @@ a column (default: denied); adding the supervisor or the spawner is one
 line each.  The release binary must not contain the hook at all.
 """
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,11 +44,22 @@ ATTEMPTS = {
 
 # What each process needs; every other attempt must be denied (an error
 # or SIGSYS).  "allowed": the attempt must succeed.
+# "inherited": the spawner's limits are inherited by every worker it
+# execs, so it must let through what a starting worker needs (reading
+# its credential, the loader's executable mappings, execve itself, the
+# API connects); either outcome is accepted there and the worker's own
+# row is what counts.
+INHERITED = {a: "inherited" for a in (
+    "cred_files", "exec", "mmap_exec", "connect_other", "connect_kube_api",
+    "connect_hcloud_api", "connect_health")}
 EXPECT = {
     "k8s-worker": {"connect_kube_api": "allowed"},
     "hcloud-worker": {"connect_hcloud_api": "allowed"},
     "probe-worker": {"connect_health": "allowed"},
+    "supervisor": {},
+    "spawner": INHERITED,
 }
+WORKERS = ("k8s-worker", "hcloud-worker", "probe-worker")
 
 
 def port_of(url):
@@ -90,11 +102,15 @@ class Compromise(unittest.TestCase):
             s.close()
         cls.c.close()
 
-    def run_attempt(self, name):
-        """{process: "allowed" | "denied" | "SIGSYS" | None}"""
+    def run_attempt(self, name, who=None):
+        """{process: "allowed" | "denied" | "SIGSYS" | None}; who: only
+        that process attacks (the supervisor or the spawner, whose death
+        ends the tree), else every worker at once."""
         c = self.c
         hook, port = ATTEMPTS[name]
+        procs = (who,) if who else WORKERS
         env = {
+            "STABLE_EGRESSD_TEST_COMPROMISE_WHO": who or "",
             "STABLE_EGRESSD_TEST_COMPROMISE": hook,
             "STABLE_EGRESSD_TEST_SIBLING": str(self.sibling.pid),
             "STABLE_EGRESSD_TEST_CRED_FILES": "%s:%s" % (
@@ -102,8 +118,8 @@ class Compromise(unittest.TestCase):
                 os.path.join(c.hdir, "token")),
             "STABLE_EGRESSD_TEST_PORT": str(port(c) if port else 9),
         }
-        r = c.replica("c-" + name, binary=harness.TEST_BIN, env=env)
-        out = {p: None for p in EXPECT}
+        r = c.replica("c-%s-%s" % (who or "w", name), binary=harness.TEST_BIN, env=env)
+        out = {p: None for p in procs}
         end = time.monotonic() + 20
         try:
             while time.monotonic() < end and None in out.values():
@@ -114,6 +130,16 @@ class Compromise(unittest.TestCase):
                 time.sleep(0.1)
         finally:
             r.stop()
+        # The supervisor or the spawner killed by its filter ends the
+        # replica; how, is in its exit status or its last line.
+        if who == "supervisor" and r.proc.returncode == -signal.SIGSYS:
+            out[who] = out[who] or "SIGSYS"
+        if who == "spawner" and r.logged_text("spawner died (SIGSYS"):
+            out[who] = out[who] or "SIGSYS"
+        if who and out[who] is None:
+            print("no outcome from %s (%s): rc %s, %s" % (
+                who, name, r.proc.returncode, r.logged_text("died")),
+                file=sys.stderr)
         return out
 
     @staticmethod
@@ -126,20 +152,33 @@ class Compromise(unittest.TestCase):
         elif SIGSYS_MSG in msg and line.get("worker") in out:
             out[line["worker"]] = out[line["worker"]] or "SIGSYS"
 
+    def check(self, name, got):
+        print("%-20s %s" % (name, " ".join(
+            "%s=%s" % kv for kv in sorted(got.items()))), file=sys.stderr)
+        for proc in sorted(got):
+            exp = EXPECT[proc].get(name, "denied")
+            with self.subTest(process=proc, attempt=name):
+                if exp == "inherited":
+                    continue
+                self.assertIsNotNone(got[proc], "no outcome reported")
+                if exp == "allowed":
+                    self.assertEqual(got[proc], "allowed")
+                else:
+                    self.assertIn(got[proc], ("denied", "SIGSYS"))
+
+    def test_supervisor_and_spawner(self):
+        for who in ("supervisor", "spawner"):
+            for name in ATTEMPTS:
+                if EXPECT[who].get(name) == "inherited":
+                    continue
+                self.check(name, self.run_attempt(name, who))
+        self.assertIsNone(self.sibling.poll(), "the sibling was killed")
+        for who in ("supervisor", "spawner"):
+            self.assertFalse(os.path.exists("/tmp/stable-egressd-compromise-" + who))
+
     def test_attempts(self):
         for name in ATTEMPTS:
-            got = self.run_attempt(name)
-            print("%-20s %s" % (name, " ".join(
-                "%s=%s" % kv for kv in sorted(got.items()))),
-                file=sys.stderr)
-            for proc, want in sorted(EXPECT.items()):
-                exp = want.get(name, "denied")
-                with self.subTest(process=proc, attempt=name):
-                    self.assertIsNotNone(got[proc], "no outcome reported")
-                    if exp == "allowed":
-                        self.assertEqual(got[proc], "allowed")
-                    else:
-                        self.assertIn(got[proc], ("denied", "SIGSYS"))
+            self.check(name, self.run_attempt(name))
         # The side effects did not happen either.
         self.assertIsNone(self.sibling.poll(), "the sibling was killed")
         for proc in EXPECT:
