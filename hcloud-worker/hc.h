@@ -96,6 +96,24 @@ struct hc_error {
 	char announcement[HC_MSG_MAX]; /* deprecated_api_endpoint only */
 };
 
+/* A server's labels: keys may carry a DNS prefix ("a.b/name"). */
+#define HC_LABELS_MAX 64
+#define HC_LABEL_KEY_MAX 320 /* 253 prefix + "/" + 63 name + NUL */
+#define HC_LABEL_VAL_MAX 64
+struct hc_labels {
+	size_t n;
+	struct hc_label {
+		char key[HC_LABEL_KEY_MAX];
+		char val[HC_LABEL_VAL_MAX];
+	} kv[HC_LABELS_MAX];
+};
+
+struct hc_server {
+	uint64_t id;
+	int status; /* enum proto_server_status */
+	struct hc_labels labels;
+};
+
 const char *hc_decode_strerror(int);
 /* Parse body[len] as one JSON value (nothing but whitespace after it),
  * with the size and node caps; *out is freed by cJSON_Delete. */
@@ -117,6 +135,40 @@ int hc_decode_action_reply(const void *body, size_t len, struct hc_action *);
 int
 hc_decode_action_list(const void *body, size_t len, struct hc_action_list *);
 int hc_decode_error(const void *body, size_t len, struct hc_error *);
+/* {"server":{...}}: id, status (unknown words are SERVER_ST_OTHER) and
+ * labels (an object of strings). */
+int hc_decode_server_reply(const void *body, size_t len, struct hc_server *);
+
+/* ---- selector.c: Hetzner label selectors ------------------------------ */
+
+#define HC_SEL_MAX 16 /* requirements, comma = AND */
+#define HC_SEL_VALS 8 /* values of one "in (..)" */
+
+enum hc_sel_op {
+	HC_SEL_EQ = 1, /* k=v, k==v */
+	HC_SEL_NE, /* k!=v: also true without k */
+	HC_SEL_EXISTS, /* k */
+	HC_SEL_ABSENT, /* !k */
+	HC_SEL_IN, /* k in (a,b) */
+	HC_SEL_NOTIN, /* k notin (a,b): also true without k */
+};
+
+struct hc_selector {
+	size_t n; /* 0: no check */
+	struct hc_sel_req {
+		int op; /* enum hc_sel_op */
+		char key[HC_LABEL_KEY_MAX];
+		size_t nvals;
+		char vals[HC_SEL_VALS][HC_LABEL_VAL_MAX];
+	} req[HC_SEL_MAX];
+};
+
+/* Parse text ("" or NULL: no requirement) into *sel.  0, or -1 with a
+ * line in err naming the flag. */
+int hc_selector_parse(const char *text, struct hc_selector *sel, char *err,
+    size_t errlen);
+/* 1 when the labels satisfy every requirement. */
+int hc_selector_match(const struct hc_selector *, const struct hc_labels *);
 
 /* ---- result.c: headers, typed results, err text ----------------------- */
 
@@ -215,6 +267,7 @@ enum hc_op_kind {
 	HC_OP_FIPS,
 	HC_OP_ASSIGN,
 	HC_OP_ACTION,
+	HC_OP_SERVER,
 };
 
 struct hc_op {
@@ -239,6 +292,19 @@ struct hc_op {
 	int64_t t0_ms; /* when the assign was accepted */
 	unsigned polls;
 	char pending[PROTO_TEXT_MAX]; /* the 422 floating_ip_assigned */
+	unsigned throttled; /* 429s on polls in a row */
+	int64_t reply_ms; /* when the last reply came */
+};
+
+/* A pre-read (and server check) that passed and was followed by
+ * nothing that changed anything: an assign retried after a 429 goes
+ * straight to the POST instead of repeating reads that succeeded. */
+#define HC_CHECKED_MS 30000
+struct hc_checked {
+	uint64_t fip_id;
+	uint64_t server_id;
+	int64_t at_ms;
+	int server_ok; /* the selector check passed too (or none) */
 };
 
 struct hc_ctx {
@@ -247,6 +313,11 @@ struct hc_ctx {
 	const char *token; /* only to redact it from err strings */
 	char names[PROTO_FIPS_MAX][PROTO_FIPNAME_MAX];
 	size_t nnames;
+	/* ids seen at the first successful read: a Floating IP renamed or
+	 * replaced later is refused, never operated (0: not read yet) */
+	uint64_t pinned[PROTO_FIPS_MAX];
+	struct hc_selector selector; /* --hcloud-server-label-selector */
+	struct hc_checked checked;
 	struct hc_op op;
 };
 
@@ -258,6 +329,7 @@ int64_t hc_poll_at(unsigned k);
 int hc_op_fips(struct hc_ctx *, uint32_t seq);
 int hc_op_assign(struct hc_ctx *, uint32_t seq, uint64_t fip, uint64_t srv);
 int hc_op_action(struct hc_ctx *, uint32_t seq, uint64_t fip);
+int hc_op_server(struct hc_ctx *, uint32_t seq, uint64_t srv);
 /* Feed a finished request / the clock to the running operation. */
 int hc_op_reply(struct hc_ctx *, const struct hc_reply *);
 int hc_op_tick(struct hc_ctx *, int64_t now_ms);

@@ -22,7 +22,12 @@ enum op_step {
 	ST_POLL, /* GET /floating_ips/actions/{id} */
 	ST_REREAD, /* GET /floating_ips/{id} after floating_ip_assigned */
 	ST_ACTIONS, /* GET /floating_ips/{id}/actions?status=running */
+	ST_SRVCHECK, /* GET /servers/{id}: the selector, before the POST */
+	ST_SERVER, /* GET /servers/{id}: the fast path */
 };
+
+/* Longest pause between polls while the API answers 429. */
+#define HC_POLL_BACKOFF_MAX_MS 8000
 
 /* Bound on the requests of one read of the Floating IPs. */
 #define HC_FIPS_REQ_MAX 40
@@ -93,8 +98,42 @@ op_name(int kind)
 		return "fips";
 	case HC_OP_ASSIGN:
 		return "assign";
+	case HC_OP_SERVER:
+		return "server";
 	}
 	return "action";
+}
+
+/*
+ * The first successful read pins each name's id.  A later read that
+ * finds another id under a configured name (renamed or replaced) does
+ * not pass it on: that Floating IP is refused until a restart.
+ */
+static void
+pin_ids(struct hc_ctx *ctx)
+{
+	struct msg_fip *m;
+	char got[24], want[24];
+	size_t i;
+
+	for (i = 0; i < ctx->nnames; i++) {
+		m = &ctx->op.fips.fips[i];
+		if (!m->found)
+			continue;
+		if (ctx->pinned[i] == 0) {
+			ctx->pinned[i] = m->id;
+			continue;
+		}
+		if (ctx->pinned[i] == m->id)
+			continue;
+		(void)snprintf(got, sizeof(got), "%" PRIu64, m->id);
+		(void)snprintf(want, sizeof(want), "%" PRIu64, ctx->pinned[i]);
+		log_warn("floating IP renamed or replaced since the first "
+			 "read: refused",
+		    "fip", ctx->names[i], "id", got, "pinned_id", want, NULL);
+		memset(m, 0, sizeof(*m));
+		memcpy(m->name, ctx->names[i], sizeof(m->name));
+	}
 }
 
 /* Send the operation's answer and end it. */
@@ -104,11 +143,23 @@ finish(struct hc_ctx *ctx, int result, uint32_t retry, int running,
 {
 	struct hc_op *op = &ctx->op;
 	struct msg_hc_fips_ans *fa = &op->fips;
+	struct msg_hc_server_ans sa;
 	struct msg_hc_ans a;
 	uint16_t type;
 	int r;
 
-	if (op->kind == HC_OP_FIPS) {
+	if (op->kind == HC_OP_SERVER) {
+		memset(&sa, 0, sizeof(sa));
+		sa.result = (uint8_t)result;
+		sa.code = op->code;
+		sa.retry_after_ms = retry;
+		sa.rl = op->rl;
+		sa.status = (uint8_t)running; /* the status, for this op */
+		hc_sanitize(sa.err, sizeof(sa.err), err, ctx->token);
+		r = frame_send(ctx->fd, MSG_HC_SERVER_ANS, op->seq, &sa);
+	} else if (op->kind == HC_OP_FIPS) {
+		if (result == RES_OK)
+			pin_ids(ctx);
 		fa->result = (uint8_t)result;
 		fa->code = op->code;
 		fa->retry_after_ms = retry;
@@ -150,11 +201,18 @@ busy(struct hc_ctx *ctx, uint16_t type, uint32_t seq)
 {
 	static const char msg[] = "busy: another operation is running";
 	struct msg_hc_fips_ans fa;
+	struct msg_hc_server_ans sa;
 	struct msg_hc_ans a;
 
 	if (ctx->op.kind == HC_OP_NONE)
 		return 0;
 	log_warn("busy: answered at once", "msg_type", msg_name(type), NULL);
+	if (type == MSG_HC_SERVER_ANS) {
+		memset(&sa, 0, sizeof(sa));
+		sa.result = RES_TRANSIENT;
+		memcpy(sa.err, msg, sizeof(msg));
+		return frame_send(ctx->fd, type, seq, &sa) == 0 ? 1 : -1;
+	}
 	if (type == MSG_HC_FIPS_ANS) {
 		memset(&fa, 0, sizeof(fa));
 		fa.result = RES_TRANSIENT;
@@ -375,22 +433,37 @@ read_fip(struct hc_ctx *ctx, int step)
 	return start(ctx, step, HC_GET, path, NULL);
 }
 
-int
-hc_op_assign(struct hc_ctx *ctx, uint32_t seq, uint64_t fip, uint64_t srv)
+/* The last reply left no token: the bucket refills one per 3600/Limit
+ * s, so the next request would only draw a 429. */
+static int
+out_of_budget(const struct hc_op *op)
 {
-	int r;
+	return op->rl.limit != 0 && op->rl.remaining == 0;
+}
 
-	if ((r = busy(ctx, MSG_HC_ASSIGN_ANS, seq)) != 0)
-		return r < 0 ? -1 : 0;
-	op_begin(ctx, HC_OP_ASSIGN, seq);
-	ctx->op.fip_id = fip;
-	ctx->op.server_id = srv;
-	if (fip == 0 || fip > HC_ID_MAX || srv == 0 || srv > HC_ID_MAX)
-		return finish(ctx, RES_INVALID, 0, 0,
-		    "Floating IP or server id outside 1..2^53-1");
-	/* Read first: an assign that is already true costs no write and
-	 * no action, and a retried failover cannot move it twice. */
-	return read_fip(ctx, ST_READ);
+static uint32_t
+token_wait_ms(const struct hc_op *op)
+{
+	return hc_retry_after_ms(&op->rl, time(NULL));
+}
+
+/* Before the POST nothing has changed: hand the rest back to the
+ * supervisor's governor rather than spend a token that is not there. */
+static int
+paused(struct hc_ctx *ctx)
+{
+	return finish(ctx, RES_THROTTLED, token_wait_ms(&ctx->op), 0,
+	    "no API budget left before the assign; nothing sent");
+}
+
+static int
+checked_fresh(const struct hc_ctx *ctx)
+{
+	const struct hc_checked *c = &ctx->checked;
+
+	return c->fip_id == ctx->op.fip_id &&
+	    c->server_id == ctx->op.server_id &&
+	    clock_ms() - c->at_ms < HC_CHECKED_MS;
 }
 
 static int
@@ -408,14 +481,60 @@ assign_post(struct hc_ctx *ctx)
 }
 
 static int
+server_check(struct hc_ctx *ctx)
+{
+	char path[64];
+
+	(void)snprintf(path, sizeof(path), "/servers/%" PRIu64,
+	    ctx->op.server_id);
+	return start(ctx, ST_SRVCHECK, HC_GET, path, NULL);
+}
+
+/* After the checks that passed: the server check if one is due, then
+ * the POST, each only while the budget holds a token. */
+static int
+assign_next(struct hc_ctx *ctx, int server_ok)
+{
+	if (ctx->op.requests > 0 && out_of_budget(&ctx->op))
+		return paused(ctx);
+	if (!server_ok)
+		return server_check(ctx);
+	return assign_post(ctx);
+}
+
+int
+hc_op_assign(struct hc_ctx *ctx, uint32_t seq, uint64_t fip, uint64_t srv)
+{
+	int r;
+
+	if ((r = busy(ctx, MSG_HC_ASSIGN_ANS, seq)) != 0)
+		return r < 0 ? -1 : 0;
+	op_begin(ctx, HC_OP_ASSIGN, seq);
+	ctx->op.fip_id = fip;
+	ctx->op.server_id = srv;
+	if (fip == 0 || fip > HC_ID_MAX || srv == 0 || srv > HC_ID_MAX)
+		return finish(ctx, RES_INVALID, 0, 0,
+		    "Floating IP or server id outside 1..2^53-1");
+	/* A retry after a 429 keeps the reads that succeeded. */
+	if (checked_fresh(ctx)) {
+		log_debug("assign retried: earlier checks kept", NULL);
+		return assign_next(ctx, ctx->checked.server_ok);
+	}
+	memset(&ctx->checked, 0, sizeof(ctx->checked));
+	/* Read first: an assign that is already true costs no write and
+	 * no action, and a retried failover cannot move it twice. */
+	return read_fip(ctx, ST_READ);
+}
+
+static int
 configured(const struct hc_ctx *ctx, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < ctx->nnames; i++)
 		if (strcmp(ctx->names[i], name) == 0)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
 }
 
 static int
@@ -424,7 +543,7 @@ assign_read(struct hc_ctx *ctx, const struct hc_reply *r)
 	struct hc_op *op = &ctx->op;
 	struct hc_fip fip;
 	struct fail f;
-	int d;
+	int d, idx;
 
 	if (reply_fail(ctx, r, &f) != 0)
 		return finish_fail(ctx, &f);
@@ -434,10 +553,18 @@ assign_read(struct hc_ctx *ctx, const struct hc_reply *r)
 		return finish(ctx, RES_MALFORMED, 0, 0,
 		    "reply describes another Floating IP");
 	/* Only the Floating IPs this daemon was configured with are ever
-	 * moved, whatever id the supervisor sends. */
-	if (!configured(ctx, fip.name))
+	 * moved, whatever id the supervisor sends, and only under the id
+	 * they had when first read. */
+	if ((idx = configured(ctx, fip.name)) < 0)
 		return finish(ctx, RES_REFUSED, 0, 0,
 		    "not a configured Floating IP: refused");
+	if (ctx->pinned[idx] != 0 && ctx->pinned[idx] != fip.id) {
+		log_warn("assign refused: floating IP renamed or replaced",
+		    "fip", fip.name, NULL);
+		return finish(ctx, RES_REFUSED, 0, 0,
+		    "Floating IP renamed or replaced since the first read: "
+		    "refused");
+	}
 	if (fip.server == op->server_id)
 		return finish(ctx, RES_OK, 0, 0, "");
 	if (op->step == ST_REREAD) {
@@ -445,23 +572,62 @@ assign_read(struct hc_ctx *ctx, const struct hc_reply *r)
 		 * refusal as it came. */
 		return finish(ctx, RES_INVALID, 0, 0, op->pending);
 	}
-	return assign_post(ctx);
+	ctx->checked.fip_id = op->fip_id;
+	ctx->checked.server_id = op->server_id;
+	ctx->checked.at_ms = clock_ms();
+	ctx->checked.server_ok = ctx->selector.n == 0;
+	return assign_next(ctx, ctx->checked.server_ok);
+}
+
+static int
+assign_server(struct hc_ctx *ctx, const struct hc_reply *r)
+{
+	struct hc_server srv;
+	struct fail f;
+	char id[24];
+	int d;
+
+	if (reply_fail(ctx, r, &f) != 0)
+		return finish_fail(ctx, &f);
+	if ((d = hc_decode_server_reply(r->body, r->len, &srv)) != 0)
+		return malformed(ctx, RES_MALFORMED, d);
+	if (srv.id != ctx->op.server_id)
+		return finish(ctx, RES_MALFORMED, 0, 0,
+		    "reply describes another server");
+	if (!hc_selector_match(&ctx->selector, &srv.labels)) {
+		(void)snprintf(id, sizeof(id), "%" PRIu64, srv.id);
+		log_warn("assign refused: server does not match "
+			 "--hcloud-server-label-selector",
+		    "server", id, NULL);
+		memset(&ctx->checked, 0, sizeof(ctx->checked));
+		return finish(ctx, RES_SERVER_REFUSED, 0, 0,
+		    "target server does not match "
+		    "--hcloud-server-label-selector: refused");
+	}
+	ctx->checked.server_ok = 1;
+	return assign_next(ctx, 1);
 }
 
 static int
 schedule_poll(struct hc_ctx *ctx)
 {
 	struct hc_op *op = &ctx->op;
-	int64_t at = hc_poll_at(op->polls);
+	int64_t at = hc_poll_at(op->polls), due;
 	struct fail f;
 
-	if (at < 0) {
+	if (at < 0 ||
+	    (op->throttled > 0 &&
+		clock_ms() - op->t0_ms > HC_ASSIGN_DEADLINE_MS)) {
 		failf(&f, RES_UNKNOWN,
 		    "action %" PRIu64 " still running after %d s",
 		    op->action_id, HC_ASSIGN_DEADLINE_MS / 1000);
 		return finish_fail(ctx, &f);
 	}
 	op->timer_ms = op->t0_ms + at;
+	/* No poll before the bucket holds a token again. */
+	if (out_of_budget(op) &&
+	    (due = op->reply_ms + token_wait_ms(op)) > op->timer_ms)
+		op->timer_ms = due;
 	op->step = ST_WAIT;
 	return 0;
 }
@@ -496,6 +662,10 @@ assign_posted(struct hc_ctx *ctx, const struct hc_reply *r)
 	int d;
 
 	if (reply_fail(ctx, r, &f) != 0) {
+		/* A 429 executed nothing: the checks stay valid for the
+		 * retry.  Anything else may have changed something. */
+		if (f.result != RES_THROTTLED)
+			memset(&ctx->checked, 0, sizeof(ctx->checked));
 		/* Already there, per the API: the re-read decides. */
 		if (r->status == 422 &&
 		    hc_decode_error(r->body, r->len, &e) == 0 &&
@@ -505,9 +675,34 @@ assign_posted(struct hc_ctx *ctx, const struct hc_reply *r)
 		}
 		return finish_fail(ctx, &f);
 	}
+	memset(&ctx->checked, 0, sizeof(ctx->checked));
 	if ((d = hc_decode_action_reply(r->body, r->len, &a)) != 0)
 		return malformed(ctx, RES_UNKNOWN, d);
 	return action_seen(ctx, &a);
+}
+
+/* A 429 on a poll: the assign was accepted and the poll is a read, so
+ * it is retried, later each time, within the same deadline. */
+static int
+poll_throttled(struct hc_ctx *ctx)
+{
+	struct hc_op *op = &ctx->op;
+	int64_t wait = token_wait_ms(op), at;
+	unsigned i;
+
+	for (i = 0; i < op->throttled && wait < HC_POLL_BACKOFF_MAX_MS; i++)
+		wait *= 2;
+	if (wait > HC_POLL_BACKOFF_MAX_MS)
+		wait = HC_POLL_BACKOFF_MAX_MS;
+	op->throttled++;
+	if (op->polls > 0)
+		op->polls--; /* the same point of the schedule again */
+	if (schedule_poll(ctx) != 0 || op->kind == HC_OP_NONE)
+		return 0;
+	at = op->reply_ms + wait;
+	if (at > op->timer_ms)
+		op->timer_ms = at;
+	return 0;
 }
 
 static int
@@ -520,15 +715,59 @@ assign_polled(struct hc_ctx *ctx, const struct hc_reply *r)
 	/* The assign was accepted: whatever stops us from watching it
 	 * leaves its outcome unknown, never failed. */
 	if (reply_fail(ctx, r, &f) != 0) {
+		if (f.result == RES_THROTTLED)
+			return poll_throttled(ctx);
 		f.result = RES_UNKNOWN;
 		return finish_fail(ctx, &f);
 	}
+	ctx->op.throttled = 0;
 	if ((d = hc_decode_action_reply(r->body, r->len, &a)) != 0)
 		return malformed(ctx, RES_UNKNOWN, d);
 	if (a.id != ctx->op.action_id)
 		return finish(ctx, RES_UNKNOWN, 0, 0,
 		    "reply describes another action");
 	return action_seen(ctx, &a);
+}
+
+/* ---- MSG_HC_SERVER_REQ ---------------------------------------------- */
+
+int
+hc_op_server(struct hc_ctx *ctx, uint32_t seq, uint64_t srv)
+{
+	char path[64];
+	int r;
+
+	if ((r = busy(ctx, MSG_HC_SERVER_ANS, seq)) != 0)
+		return r < 0 ? -1 : 0;
+	op_begin(ctx, HC_OP_SERVER, seq);
+	ctx->op.server_id = srv;
+	if (srv == 0 || srv > HC_ID_MAX)
+		return finish(ctx, RES_INVALID, 0, SERVER_ST_UNKNOWN,
+		    "server id outside 1..2^53-1");
+	(void)snprintf(path, sizeof(path), "/servers/%" PRIu64, srv);
+	return start(ctx, ST_SERVER, HC_GET, path, NULL);
+}
+
+static int
+server_reply(struct hc_ctx *ctx, const struct hc_reply *r)
+{
+	struct hc_server srv;
+	struct fail f;
+	int d;
+
+	if (reply_fail(ctx, r, &f) != 0) {
+		/* Gone is an answer, not a failure. */
+		if (f.result == RES_NOT_FOUND)
+			return finish(ctx, RES_OK, 0, SERVER_ST_GONE, "");
+		return finish(ctx, f.result, f.retry_after_ms,
+		    SERVER_ST_UNKNOWN, f.err);
+	}
+	if ((d = hc_decode_server_reply(r->body, r->len, &srv)) != 0)
+		return malformed(ctx, RES_MALFORMED, d);
+	if (srv.id != ctx->op.server_id)
+		return finish(ctx, RES_MALFORMED, 0, SERVER_ST_UNKNOWN,
+		    "reply describes another server");
+	return finish(ctx, RES_OK, 0, srv.status, "");
 }
 
 /* ---- MSG_HC_ACTION_REQ ---------------------------------------------- */
@@ -593,6 +832,7 @@ hc_op_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 	}
 	op->code = st.code;
 	op->rl = r->rl;
+	op->reply_ms = clock_ms();
 	switch (op->step) {
 	case ST_FIPS_PAGE:
 	case ST_FIPS_NAME:
@@ -606,6 +846,10 @@ hc_op_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 		return assign_polled(ctx, r);
 	case ST_ACTIONS:
 		return action_reply(ctx, r);
+	case ST_SRVCHECK:
+		return assign_server(ctx, r);
+	case ST_SERVER:
+		return server_reply(ctx, r);
 	}
 	return 0; /* an abandoned request: nothing waits for it */
 }

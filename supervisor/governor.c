@@ -63,14 +63,20 @@ gov_can_admit(const struct gov *g, enum gov_prio p, int64_t now)
 	return now >= g->not_before && gov_estimate(g, now) >= need(p);
 }
 
+void
+gov_wait(struct gov *g, enum gov_prio p)
+{
+	/* One count per request that had to wait, not per look. */
+	if (!g->waiting[p])
+		g->deferred[p]++;
+	g->waiting[p] = 1;
+}
+
 int
 gov_admit(struct gov *g, enum gov_prio p, int64_t now)
 {
 	if (!gov_can_admit(g, p, now)) {
-		/* One count per request that had to wait, not per look. */
-		if (!g->waiting[p])
-			g->deferred[p]++;
-		g->waiting[p] = 1;
+		gov_wait(g, p);
 		return 0;
 	}
 	g->tokens = gov_estimate(g, now) - 1.0;

@@ -59,6 +59,9 @@ double gov_estimate(const struct gov *, int64_t now);
 int gov_can_admit(const struct gov *, enum gov_prio, int64_t now);
 /* Admit and spend one token (1), or count a deferral (0). */
 int gov_admit(struct gov *, enum gov_prio, int64_t now);
+/* Count a request that waits for something else than the budget (our
+ * one request slot is taken); once per waiting request. */
+void gov_wait(struct gov *, enum gov_prio);
 /* When gov_can_admit() turns true with nothing else happening, or
  * INT64_MAX if never; now or earlier means at once. */
 int64_t gov_next_due(const struct gov *, enum gov_prio, int64_t now);

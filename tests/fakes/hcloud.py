@@ -36,7 +36,8 @@ Every admin endpoint below is a thin wrapper over a public method of the same
 meaning: state, reset, add_server, patch_server, delete_server,
 add_floating_ip, patch_floating_ip, delete_floating_ip, actions,
 finish_action, script_actions, action_scripts, clear_action_scripts,
-add_token, revoke_token, rate_limit, set_rate_limit, add_fault, faults,
+add_token, revoke_token, rate_limit, set_rate_limit, competitor,
+set_competitor, add_fault, faults,
 clear_faults, requests, clear_requests, clock, advance_clock,
 set_clock_offset, knobs, set_knobs, deprecated_calls. Invalid input raises
 AdminError (status, message). fake.internal_errors lists tracebacks of bugs
@@ -180,6 +181,11 @@ GET|POST /__fake/ratelimit    POST {"limit"?, "remaining"?, "scope"?:"project"|
                               "unauthenticated", "client"?="127.0.0.1"}
                               -> {"project":{"limit","remaining","reset"},
                                   "unauthenticated":{addr:{...}}}
+GET|POST /__fake/competitor   POST {"rate": r} -> {"rate","spent","refused"}: a
+                              competing client of the same project sends r
+                              requests per second (evenly spaced; 0 stops it),
+                              each taking a project token or refused 429; it is
+                              not in the request log
 GET|POST|DELETE /__fake/faults
                               POST {"kind", "count"?=1, "path"?, "method"?, "delay"?,
                               "apply"?, "status"?, "code"?, "message"?, "details"?,
@@ -689,6 +695,8 @@ class FakeHcloud:
         self._knobs["next_action_id"] = FIRST_ACTION_ID
         self._tokens = {self.token: "rw"}
         self._project_bucket = TokenBucket(self._default_rate_limit, now)
+        self._competitor_gen = getattr(self, "_competitor_gen", 0) + 1
+        self._competitor = {"rate": 0.0, "spent": 0, "refused": 0}
         self._anon_buckets = {}
         self._anon_limit = self._default_rate_limit
         self._servers = {}
@@ -1020,6 +1028,45 @@ class FakeHcloud:
     def rate_limit(self):
         with self._lock:
             return self._rate_view(self.now())
+
+    # A competing client of the same project (the cloud controller manager,
+    # the CSI driver): it sends `rate` requests per second, evenly spaced, each
+    # drawing a token from the project bucket or answered 429 (not retried).
+    # It never appears in the request log; its counts are in competitor().
+
+    def set_competitor(self, rate=0.0):
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise AdminError(400, "competitor: rate must be a number")
+        if not 0 <= rate <= 100:
+            raise AdminError(400, "competitor: rate must be within 0..100 per second")
+        with self._lock:
+            self._competitor_gen += 1
+            gen = self._competitor_gen
+            self._competitor = {"rate": rate, "spent": 0, "refused": 0}
+        if rate > 0:
+            t = threading.Thread(target=self._compete, args=(gen, rate), daemon=True)
+            t.start()
+        return self.competitor()
+
+    def competitor(self):
+        with self._lock:
+            return dict(self._competitor)
+
+    def _compete(self, gen, rate):
+        period = 1.0 / rate
+        nxt = time.monotonic() + period
+        while True:
+            time.sleep(max(0.0, nxt - time.monotonic()))
+            nxt += period
+            with self._lock:
+                if gen != self._competitor_gen:
+                    return
+                if self._project_bucket.take(self.now()):
+                    self._competitor["spent"] += 1
+                else:
+                    self._competitor["refused"] += 1
 
     def _rate_view(self, now):
         return {"project": self._project_bucket.view(now),
@@ -1986,6 +2033,11 @@ class _AdminHandler(_Handler):
             return 200, fake.rate_limit()
         if route == ("POST", "ratelimit", 1):
             return 200, fake.set_rate_limit(**data)
+
+        if route == ("GET", "competitor", 1):
+            return 200, fake.competitor()
+        if route == ("POST", "competitor", 1):
+            return 200, fake.set_competitor(**data)
 
         if route == ("GET", "faults", 1):
             return 200, {"faults": fake.faults()}
