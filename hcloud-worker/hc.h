@@ -321,6 +321,48 @@ struct hc_ctx {
 	struct hc_op op;
 };
 
+/* The request an operation waits for. */
+enum hc_op_step {
+	HC_ST_NONE = 0,
+	HC_ST_FIPS_PAGE, /* GET /floating_ips?page=N */
+	HC_ST_FIPS_NAME, /* GET /floating_ips?name=X */
+	HC_ST_READ, /* GET /floating_ips/{id} before the assign */
+	HC_ST_POST, /* POST /floating_ips/{id}/actions/assign */
+	HC_ST_WAIT, /* timer until the next action poll */
+	HC_ST_POLL, /* GET /floating_ips/actions/{id} */
+	HC_ST_REREAD, /* GET /floating_ips/{id} after floating_ip_assigned */
+	HC_ST_ACTIONS, /* GET /floating_ips/{id}/actions?status=running */
+	HC_ST_SRVCHECK, /* GET /servers/{id}: the selector, before the POST */
+	HC_ST_SERVER, /* GET /servers/{id}: the fast path */
+};
+
+/* ---- ops.c: what every operation shares (ops_assign.c uses it) ------- */
+
+struct hc_fail {
+	int result;
+	uint32_t retry_after_ms;
+	char err[PROTO_TEXT_MAX];
+};
+
+void hc_failf(struct hc_fail *, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void hc_op_begin(struct hc_ctx *, int kind, uint32_t seq);
+/* Send the running operation's answer and end it; running is the
+ * ACTION/ASSIGN flag, or the server status of HC_OP_SERVER. */
+int hc_op_finish(struct hc_ctx *, int result, uint32_t retry, int running,
+    const char *err);
+int hc_op_finish_fail(struct hc_ctx *, const struct hc_fail *);
+/* 1 (answered "busy") or -1 when an operation already runs, else 0. */
+int hc_op_busy(struct hc_ctx *, uint16_t type, uint32_t seq);
+int hc_op_start(struct hc_ctx *, int step, int method, const char *path,
+    const char *body);
+/* 0 for a 2xx reply to decode, else -1 with the failure in *f. */
+int
+hc_op_reply_fail(struct hc_ctx *, const struct hc_reply *, struct hc_fail *f);
+int hc_op_malformed(struct hc_ctx *, int result, int derr);
+/* ops_assign.c: a reply to one of the assign's requests */
+int hc_assign_reply(struct hc_ctx *, const struct hc_reply *);
+
 /* Milliseconds after the assign was accepted at which poll k (0-based)
  * of its action happens, or -1 once past the deadline. */
 int64_t hc_poll_at(unsigned k);

@@ -154,7 +154,8 @@ hc_selector_parse(const char *text, struct hc_selector *sel, char *err,
 		if (sel->n == HC_SEL_MAX ||
 		    requirement(&sel->req[sel->n], s, (size_t)(e - s)) != 0) {
 			str_line(err, errlen,
-			    FLAG " \"%.200s\": not a label selector "
+			    FLAG
+			    " \"%.200s\": not a label selector "
 			    "(k=v, k!=v, k, !k, k in (a,b), k notin (a,b); "
 			    "at most %d, comma-separated)",
 			    text, HC_SEL_MAX);

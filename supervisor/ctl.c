@@ -333,8 +333,8 @@ server_refused(struct sup *s, const struct plan_step *st,
 
 	s->m.server_refusals++;
 	if (st->op == PLAN_ASSIGN)
-		world_move_result(s->world, st->node,
-		    WORLD_MOVE_REFUSED_UNSENT, now);
+		world_move_result(s->world, st->node, WORLD_MOVE_REFUSED_UNSENT,
+		    now);
 	log_error("assignment refused by the server check", "node", st->node,
 	    "err", a->err, NULL);
 	str_fmt(note, sizeof(note),
@@ -490,8 +490,7 @@ run_decide(struct sup *s, int64_t now)
 		c->dirty = 1; /* paced while an action runs */
 		return;
 	}
-	if (needs_hcloud(&c->plan) &&
-	    !ctl_hc_ready(s, GOV_FAILOVER, now)) {
+	if (needs_hcloud(&c->plan) && !ctl_hc_ready(s, GOV_FAILOVER, now)) {
 		/* No strip without budget: a move begins only when its
 		 * first Hetzner request can go. */
 		ctl_hc_wait(s, GOV_FAILOVER, now);
@@ -549,7 +548,8 @@ hc_tick(struct sup *s, int64_t now)
 			/* due again when the governor says, at the latest
 			 * in a second should nothing have been recorded */
 			c->next_resync = c->hc_wake[GOV_RESYNC];
-			if (c->next_resync <= now || c->next_resync > now + 60000)
+			if (c->next_resync <= now ||
+			    c->next_resync > now + 60000)
 				c->next_resync = now + 1000;
 		}
 	}

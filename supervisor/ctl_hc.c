@@ -181,8 +181,8 @@ ctl_action_check(struct sup *s, int64_t now)
 
 	q.fip_id = c->pending_primary.id;
 	c->action_pending = 1;
-	if ((c->action_seq = ctl_hc_send(s, MSG_HC_ACTION_REQ, &q,
-		 GOV_FAILOVER, now)) == 0) {
+	if ((c->action_seq = ctl_hc_send(s, MSG_HC_ACTION_REQ, &q, GOV_FAILOVER,
+		 now)) == 0) {
 		if (!s->w[WORKER_HCLOUD].ready)
 			ctl_fips_finished(s, 0, now);
 		return;
@@ -313,8 +313,8 @@ ctl_fastpath_deadline(const struct sup *s, int64_t now)
 
 	if (c->srv_seq != 0 || fast_target(s, now, &due) == NULL)
 		return INT64_MAX;
-	return due > c->hc_wake[GOV_FASTPATH] || c->hc_wake[GOV_FASTPATH] ==
-		INT64_MAX
+	return due > c->hc_wake[GOV_FASTPATH] ||
+		c->hc_wake[GOV_FASTPATH] == INT64_MAX
 	    ? due
 	    : c->hc_wake[GOV_FASTPATH];
 }
@@ -358,9 +358,8 @@ ctl_on_server(struct sup *s, const struct msg_hc_server_ans *a, int64_t now)
 		return;
 	}
 	s->m.fastpath_demotions++;
-	log_warn("gateway's server is down: demoted without the grace",
-	    "node", c->srv_node, "server", id, "status",
-	    status_name(a->status), NULL);
+	log_warn("gateway's server is down: demoted without the grace", "node",
+	    c->srv_node, "server", id, "status", status_name(a->status), NULL);
 	str_fmt(note, sizeof(note),
 	    "server %s of %s is %s while its probe fails: demoted at once "
 	    "(server fast path)",

@@ -160,8 +160,7 @@ void ctl_on_fips(struct sup *, const struct msg_hc_fips_ans *, int64_t now);
 void ctl_on_action(struct sup *, const struct msg_hc_ans *, int64_t now);
 void ctl_fastpath(struct sup *, int64_t now);
 int64_t ctl_fastpath_deadline(const struct sup *, int64_t now);
-void ctl_on_server(struct sup *, const struct msg_hc_server_ans *,
-    int64_t now);
+void ctl_on_server(struct sup *, const struct msg_hc_server_ans *, int64_t now);
 /* ctl_events.c */
 void ctl_announce(struct sup *, const struct plan *, int64_t now);
 void ctl_event(struct sup *, const char *node, int warning, const char *reason,

@@ -158,8 +158,8 @@ void world_probe_result(struct world *, const char *node, int ok, int64_t now);
  * that succeeds again forgets it: the machine answers, whatever the API
  * said a moment ago.
  */
-void world_server_result(struct world *, const char *node,
-    enum world_server, int64_t now);
+void world_server_result(struct world *, const char *node, enum world_server,
+    int64_t now);
 
 /*
  * What a read of Floating IP idx (0: primary, 1..16: additional) showed.

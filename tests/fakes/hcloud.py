@@ -182,10 +182,11 @@ GET|POST /__fake/ratelimit    POST {"limit"?, "remaining"?, "scope"?:"project"|
                               -> {"project":{"limit","remaining","reset"},
                                   "unauthenticated":{addr:{...}}}
 GET|POST /__fake/competitor   POST {"rate": r} -> {"rate","spent","refused"}: a
-                              competing client of the same project sends r
-                              requests per second (evenly spaced; 0 stops it),
-                              each taking a project token or refused 429; it is
-                              not in the request log
+                              competing client of the same project that wants r
+                              requests per second (0 stops it) and takes each
+                              token the moment it is there, so only the rest
+                              of the refill is left to others; not in the
+                              request log
 GET|POST|DELETE /__fake/faults
                               POST {"kind", "count"?=1, "path"?, "method"?, "delay"?,
                               "apply"?, "status"?, "code"?, "message"?, "details"?,
@@ -1030,9 +1031,12 @@ class FakeHcloud:
             return self._rate_view(self.now())
 
     # A competing client of the same project (the cloud controller manager,
-    # the CSI driver): it sends `rate` requests per second, evenly spaced, each
-    # drawing a token from the project bucket or answered 429 (not retried).
-    # It never appears in the request log; its counts are in competitor().
+    # the CSI driver) that wants `rate` requests per second: its allowance
+    # grows at that rate (at most one second of it saved up) and it takes a
+    # project token the moment one is there and it has allowance left, so
+    # whatever it does not want is all another client can get.  "refused"
+    # counts the times it found the bucket empty while it had allowance.
+    # It never appears in the request log.
 
     def set_competitor(self, rate=0.0):
         try:
@@ -1055,18 +1059,24 @@ class FakeHcloud:
             return dict(self._competitor)
 
     def _compete(self, gen, rate):
-        period = 1.0 / rate
-        nxt = time.monotonic() + period
+        credit, waiting, last = 0.0, False, time.monotonic()
         while True:
-            time.sleep(max(0.0, nxt - time.monotonic()))
-            nxt += period
+            time.sleep(0.005)
+            now = time.monotonic()
+            credit = min(1.0 + rate, credit + (now - last) * rate)
+            last = now
             with self._lock:
                 if gen != self._competitor_gen:
                     return
-                if self._project_bucket.take(self.now()):
+                while credit >= 1.0:
+                    if not self._project_bucket.take(self.now()):
+                        if not waiting:
+                            self._competitor["refused"] += 1
+                        waiting = True
+                        break
+                    credit -= 1.0
+                    waiting = False
                     self._competitor["spent"] += 1
-                else:
-                    self._competitor["refused"] += 1
 
     def _rate_view(self, now):
         return {"project": self._project_bucket.view(now),

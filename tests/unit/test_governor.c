@@ -84,7 +84,8 @@ test_never_below_one(void **state)
 	}
 	assert_int_equal(sent, 2 + 4);
 	assert_int_equal(g.sent[GOV_FAILOVER], 1 + 6);
-	assert_int_equal(g.deferred[GOV_FAILOVER], 5); /* the last still waits */
+	assert_int_equal(g.deferred[GOV_FAILOVER],
+	    5); /* the last still waits */
 }
 
 static void
