@@ -16,6 +16,9 @@
 /* A decision that needs the Hetzner slot while it is taken looks again
  * this soon (the answer also wakes the loop). */
 #define HC_BUSY_RETRY_MS 100
+/* ... and this soon while the hcloud worker is down (its HELLO wakes the
+ * loop anyway). */
+#define HC_DOWN_RETRY_MS 1000
 
 static void exec_next(struct sup *, int64_t now);
 static int world_ready(const struct sup *);
@@ -494,9 +497,13 @@ run_decide(struct sup *s, int64_t now)
 		/* No strip without budget: a move begins only when its
 		 * first Hetzner request can go. */
 		ctl_hc_wait(s, GOV_FAILOVER, now);
-		c->next_reread = c->hc_seq != 0
-		    ? now + HC_BUSY_RETRY_MS
-		    : gov_next_due(&c->gov, GOV_FAILOVER, now);
+		if (!s->w[WORKER_HCLOUD].ready)
+			c->next_reread = now + HC_DOWN_RETRY_MS;
+		else if (c->hc_seq != 0)
+			c->next_reread = now + HC_BUSY_RETRY_MS;
+		else
+			c->next_reread =
+			    gov_next_due(&c->gov, GOV_FAILOVER, now);
 		c->dirty = 1;
 		return;
 	}

@@ -311,7 +311,8 @@ ctl_fastpath_deadline(const struct sup *s, int64_t now)
 	const struct ctl *c = &s->ctl;
 	int64_t due;
 
-	if (c->srv_seq != 0 || fast_target(s, now, &due) == NULL)
+	if (c->srv_seq != 0 || !s->w[WORKER_HCLOUD].ready ||
+	    fast_target(s, now, &due) == NULL)
 		return INT64_MAX;
 	return due > c->hc_wake[GOV_FASTPATH] ||
 		c->hc_wake[GOV_FASTPATH] == INT64_MAX
