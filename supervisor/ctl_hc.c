@@ -84,20 +84,22 @@ ctl_hc_answered(struct sup *s, uint16_t type, uint32_t seq,
 	const struct msg_ratelimit *rl;
 	uint32_t requests = 1;
 	enum gov_prio prio = GOV_RESYNC;
-	int result;
+	uint16_t code;
 
+	/* The status of the last reply: a worker that paused an operation
+	 * for want of budget answers RES_THROTTLED after a 200. */
 	switch (type) {
 	case MSG_HC_FIPS_ANS:
 		rl = &p->fips.rl;
-		result = p->fips.result;
+		code = p->fips.code;
 		break;
 	case MSG_HC_SERVER_ANS:
 		rl = &p->server.rl;
-		result = p->server.result;
+		code = p->server.code;
 		break;
 	default:
 		rl = &p->hc.rl;
-		result = p->hc.result;
+		code = p->hc.code;
 		requests = p->hc.requests;
 		break;
 	}
@@ -107,7 +109,7 @@ ctl_hc_answered(struct sup *s, uint16_t type, uint32_t seq,
 	}
 	if (rl->limit != 0)
 		s->m.rl = *rl;
-	gov_reply(&c->gov, rl, result == RES_THROTTLED, requests, prio, now);
+	gov_reply(&c->gov, rl, code == 429, requests, prio, now);
 }
 
 void
