@@ -125,9 +125,9 @@ measure_others(struct gov *g, double remaining, int64_t now)
 		o = 0;
 	if (o > rate(g))
 		o = rate(g);
-	/* A rise counts at once (leave the tokens to their owner), a fall
-	 * halfway: one quiet window must not make us spend theirs. */
-	g->others = o > g->others ? o : (g->others + o) / 2.0;
+	/* Halfway to the new sample: one noisy window moves it little (a
+	 * rise taken whole starved failovers on one window's noise). */
+	g->others = (g->others + o) / 2.0;
 	g->win_at = now;
 	g->win_tokens = remaining;
 	g->win_ours = 0;
