@@ -13,7 +13,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import BIN, Cluster, children  # noqa: E402
+from harness import BIN, Cluster, descendants  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_IDLE_SECONDS", "60"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -45,12 +45,12 @@ def main():
         Cluster.wait(r.leading, 20)
         Cluster.wait(lambda: r.metric("tuist_stable_egress_gateway_available") == 1, 20)
         time.sleep(2)
-        tree = [r.pid] + children(r.pid)
+        tree = [r.pid] + descendants(r.pid)
         c0 = sum(cpu(p) for p in tree)
         m0 = time.monotonic()
         time.sleep(SECONDS)
         m1 = time.monotonic()
-        tree = [r.pid] + children(r.pid)
+        tree = [r.pid] + descendants(r.pid)
         c1 = sum(cpu(p) for p in tree)
         # the fake stamps each request with the same CLOCK_MONOTONIC
         reqs = [q for q in c.hc_requests() if m0 <= q["time_mono"] < m1]

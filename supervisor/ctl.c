@@ -108,6 +108,7 @@ on_sync(struct sup *s, const struct msg_kube_sync *y, int end, int64_t now)
 			world_nodes_mark(s->world);
 		else {
 			world_nodes_sweep(s->world);
+			metrics_probe_prune(&s->m, s->world);
 			s->ctl.nodes_synced = 1;
 			s->ctl.probe_dirty = 1;
 		}
@@ -658,7 +659,6 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 {
 	struct ctl *c = &s->ctl;
 
-	(void)kind;
 	switch (type) {
 	case MSG_KUBE_SYNC_BEGIN:
 	case MSG_KUBE_SYNC_END:
@@ -669,6 +669,7 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 		break;
 	case MSG_KUBE_NODE_DEL:
 		world_node_remove(s->world, p->name.name);
+		metrics_probe_prune(&s->m, s->world);
 		c->probe_dirty = 1;
 		break;
 	case MSG_KUBE_POD:
@@ -684,31 +685,44 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 	case MSG_PROBE_RESULT:
 		world_probe_result(s->world, p->probe.node, p->probe.ok, now);
 		if (p->probe.failed > 0)
-			metrics_probe_failed(&s->m, p->probe.node,
+			metrics_probe_failed(&s->m, s->world, p->probe.node,
 			    p->probe.failed);
 		break;
 	case MSG_HC_FIPS_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
 		ctl_hc_answered(s, type, seq, p, now);
 		if (seq == c->fips_seq && c->fips_inflight)
 			ctl_on_fips(s, &p->fips, now);
 		return;
 	case MSG_HC_ACTION_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
 		ctl_hc_answered(s, type, seq, p, now);
 		if (seq == c->action_seq && c->fips_inflight)
 			ctl_on_action(s, &p->hc, now);
 		return;
 	case MSG_HC_SERVER_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
 		ctl_hc_answered(s, type, seq, p, now);
 		if (seq == c->srv_seq && c->srv_seq != 0)
 			ctl_on_server(s, &p->server, now);
 		return;
 	case MSG_HC_ASSIGN_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
 		ctl_hc_answered(s, type, seq, p, now);
-		if (c->running && seq == c->wait_seq)
+		/* Each worker numbers its own requests, so a seq alone
+		 * could be another worker's: match worker, the answer type
+		 * of what we asked (REQ + 1) and seq. */
+		if (c->running && seq == c->wait_seq && kind == c->wait_kind &&
+		    type == c->wait_type + 1)
 			step_answer(s, p, type, now);
 		return;
 	case MSG_KUBE_LABEL_ANS:
-		if (c->running && seq == c->wait_seq)
+		if (c->running && seq == c->wait_seq && kind == c->wait_kind &&
+		    type == c->wait_type + 1)
 			step_answer(s, p, type, now);
 		return;
 	case MSG_KUBE_EVENT_ANS:
