@@ -336,9 +336,7 @@ server_refused(struct sup *s, const struct plan_step *st,
 	char note[PROTO_NOTE_MAX];
 
 	s->m.server_refusals++;
-	if (st->op == PLAN_ASSIGN)
-		world_move_result(s->world, st->node, WORLD_MOVE_REFUSED_UNSENT,
-		    now);
+	world_move_result(s->world, st->node, WORLD_MOVE_REFUSED_UNSENT, now);
 	log_error("assignment refused by the server check", "node", st->node,
 	    "err", a->err, NULL);
 	str_fmt(note, sizeof(note),
@@ -377,13 +375,15 @@ assign_result(struct sup *s, const struct plan_step *st,
 		} else {
 			/* Logged and counted; never blocks the primary. */
 			s->m.add_fail[st->fip]++;
+			if (a->result == RES_SERVER_REFUSED)
+				s->m.server_refusals++;
 			log_warn("additional floating IP assignment failed",
 			    "fip", s->cfg->additional[st->fip - 1], "code",
 			    code, "err", a->err, NULL);
 		}
 		return 0;
 	}
-	if (a->result == RES_SERVER_REFUSED)
+	if (a->result == RES_SERVER_REFUSED && st->op == PLAN_ASSIGN)
 		return server_refused(s, st, a, now);
 	world_move_result(s->world, st->node, r, now);
 	if (r == WORLD_MOVE_OK) {
