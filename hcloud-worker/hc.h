@@ -249,12 +249,9 @@ int hc_endpoint_check(const char *url, char *host, size_t hostlen, char *err,
 
 /* ---- sandbox.c ------------------------------------------------------ */
 
-/* The worker's policy: the seccomp allowlist, Landlock paths, kept fds. */
+/* The worker's policy: the seccomp allowlist (argument checks included),
+ * Landlock paths, kept fds; the caller adds the endpoint's TCP ports. */
 const struct sandbox_policy *hc_sandbox_policy(void);
-/* Load the argument filter stacked with the allowlist (clone only for
- * threads, socket families, no PROT_EXEC, read-only openat); sets
- * no_new_privs first.  0, or -1 with a line in err. */
-int hc_sandbox_args(char *err, size_t errlen);
 
 /* ---- ops.c: the operations ----------------------------------------- */
 

@@ -11,14 +11,8 @@
 #include "probe-worker/probe.h"
 #include "spawner.h"
 
-#define ALLOW(n, why) \
-	{ \
-		SCMP_SYS(n), 0, why \
-	}
-#define DENY(n, e, why) \
-	{ \
-		SCMP_SYS(n), e, why \
-	}
+#define ALLOW SANDBOX_ALLOW
+#define DENY SANDBOX_ERRNO
 
 /*
  * Seccomp filters and Landlock domains survive fork and execve, so
@@ -106,9 +100,10 @@ add_rules(size_t n, const struct sandbox_rule *r, size_t nr)
 		if (k < n || n == RULES_MAX)
 			continue; /* the first table naming it decides */
 		merged[n] = r[i];
-		/* A worker's errno answer is its own filter's business;
-		 * the spawner must let the call through to it. */
+		/* A worker's errno answer and argument checks are its own
+		 * filter's business; the spawner lets the call through. */
 		merged[n].err = 0;
+		merged[n].ncond = 0;
 		merged[n].why = "a worker's allowlist names it";
 		n++;
 	}

@@ -15,14 +15,8 @@
 #include "supervisor/net/httpd.h"
 #include "sup.h"
 
-#define ALLOW(n, why) \
-	{ \
-		SCMP_SYS(n), 0, why \
-	}
-#define DENY(n, e, why) \
-	{ \
-		SCMP_SYS(n), e, why \
-	}
+#define ALLOW SANDBOX_ALLOW
+#define DENY SANDBOX_ERRNO
 
 /*
  * The supervisor faces the network (two HTTP listeners) and every

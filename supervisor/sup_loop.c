@@ -367,9 +367,10 @@ run(struct sup *s)
 	log_info("started", "version", SE_VERSION, "identity", s->cfg->identity,
 	    "leader_elect", s->cfg->leader_elect ? "true" : "false", "dry_run",
 	    s->cfg->dry_run ? "true" : "false", NULL);
-	if (s->landlock_abi == 0)
-		log_warn("kernel without Landlock: the supervisor runs without "
-			 "its filesystem sandbox",
+	if (s->cfg->landlock_abi == 0 || s->landlock_abi == 0)
+		log_warn("kernel without Landlock: seccomp alone confines the "
+			 "supervisor and the workers (--require-landlock "
+			 "refuses this)",
 		    NULL);
 	s->ctl.started = 1;
 	while (!s->stopping) {

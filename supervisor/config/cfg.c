@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sandbox.h"
 #include "common/str.h"
 #include "cfg.h"
 #include "dur.h"
@@ -458,5 +459,14 @@ cfg_finish(struct cfg *c, char *err, size_t errlen)
 	if (check_fips(c, err, errlen) == -1 ||
 	    check_lease(c, err, errlen) == -1)
 		return -1;
+	/* Probed here, before any process is sandboxed: the supervisor
+	 * exports it, and an operator who requires it is refused now. */
+	if ((c->landlock_abi = sandbox_landlock_abi()) == 0 &&
+	    c->require_landlock) {
+		fail(err, errlen,
+		    "--require-landlock: this kernel has no Landlock (not "
+		    "built, or not in the lsm= list)");
+		return -1;
+	}
 	return 0;
 }

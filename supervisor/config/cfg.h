@@ -89,6 +89,8 @@ struct cfg {
 	enum log_level log_level;
 	int dry_run;
 	int check_config;
+	int require_landlock;
+	int landlock_abi; /* the kernel's, probed by cfg_finish(); 0: none */
 	char config_path[CFG_PATH_MAX]; /* "": no file */
 
 	/* Privileges: --user resolved by cfg_finish() */

@@ -521,6 +521,10 @@ const struct cfg_flag cfg_flags[] = {
 	{ "prepared-pod-namespace", CFG_T_STR, 0, "namespace", "kube-system",
 	    "namespace of the prepared pods", set_ns, show_str,
 	    FIELD(prepared_pod_namespace), 0 },
+	{ "require-landlock", CFG_T_BOOL, 0, NULL, "false",
+	    "refuse to start on a kernel without Landlock (else: a warning "
+	    "and the metric stable_egressd_landlock_abi)",
+	    set_bool, show_bool, FIELD(require_landlock), 0 },
 	{ "resync-interval", CFG_T_DUR, 0, "duration", "30s",
 	    "how often the Floating IPs are re-read and everything decided "
 	    "again",

@@ -276,6 +276,9 @@ own_metrics(struct prom *p, struct sup *s, int64_t now)
 	    "1 on a ready standby: the sum over replicas is the redundancy");
 	prom_sample(p,
 	    !sup_can_write(s, now) && ready(s) && s->ctl.nodes_synced, NULL);
+	prom_family(p, "stable_egressd_landlock_abi", PROM_GAUGE,
+	    "the kernel's Landlock ABI version the workers use (0: none)");
+	prom_sample(p, s->cfg->landlock_abi, NULL);
 	prom_family(p, "stable_egressd_allowlist_refusals_total", PROM_COUNTER,
 	    "decisions refused by --egress-ip-allowlist");
 	prom_sample(p, (double)s->m.allowlist_refusals, NULL);
