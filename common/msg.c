@@ -139,6 +139,19 @@ static const struct msg_field hc_f[] = {
 };
 LAYOUT(hc_l, msg_hc_ans, hc_f);
 
+static const struct msg_field server_id_f[] = {
+	U64(msg_hc_server_id, server_id),
+};
+LAYOUT(server_id_l, msg_hc_server_id, server_id_f);
+
+static const struct msg_field server_f[] = {
+	U8(msg_hc_server_ans, result), U16(msg_hc_server_ans, code),
+	U32(msg_hc_server_ans, retry_after_ms),
+	SUB(msg_hc_server_ans, rl, rl_l), U8(msg_hc_server_ans, status),
+	STR(msg_hc_server_ans, err),
+};
+LAYOUT(server_l, msg_hc_server_ans, server_f);
+
 static const struct msg_field probe_sync_f[] = {
 	U32(msg_probe_sync, count),
 };
@@ -198,6 +211,8 @@ static const struct msg_desc table[] = {
 	D(MSG_HC_ASSIGN_ANS, S, WORKER_HCLOUD, hc_l),
 	D(MSG_HC_ACTION_REQ, W, WORKER_HCLOUD, fip_id_l),
 	D(MSG_HC_ACTION_ANS, S, WORKER_HCLOUD, hc_l),
+	D(MSG_HC_SERVER_REQ, W, WORKER_HCLOUD, server_id_l),
+	D(MSG_HC_SERVER_ANS, S, WORKER_HCLOUD, server_l),
 	D(MSG_PROBE_TARGETS_BEGIN, W, WORKER_PROBE, probe_sync_l),
 	D(MSG_PROBE_TARGET, W, WORKER_PROBE, target_l),
 	D(MSG_PROBE_TARGETS_END, W, WORKER_PROBE, probe_sync_l),

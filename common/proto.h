@@ -78,6 +78,8 @@ enum msg_type {
 	MSG_HC_ASSIGN_ANS = 203,
 	MSG_HC_ACTION_REQ = 204, /* s->w: is an action running? */
 	MSG_HC_ACTION_ANS = 205,
+	MSG_HC_SERVER_REQ = 206, /* s->w: read one server (fast path) */
+	MSG_HC_SERVER_ANS = 207,
 
 	/* probe worker */
 	MSG_PROBE_TARGETS_BEGIN = 300, /* s->w: target list follows */
@@ -115,7 +117,8 @@ enum proto_result {
 	RES_MALFORMED = 11, /* reply could not be decoded */
 	RES_EXISTS = 12, /* k8s 409 AlreadyExists */
 	RES_REFUSED = 13, /* other 4xx: do not retry soon */
-	RES_MAX = 13,
+	RES_SERVER_REFUSED = 14, /* target failed the server check; unsent */
+	RES_MAX = 14,
 };
 
 /* HELLO status */
@@ -286,6 +289,31 @@ struct msg_hc_ans { /* MSG_HC_ASSIGN_ANS, MSG_HC_ACTION_ANS */
 	char err[PROTO_TEXT_MAX]; /* action error code and message */
 };
 
+struct msg_hc_server_id { /* MSG_HC_SERVER_REQ */
+	uint64_t server_id;
+};
+
+/* MSG_HC_SERVER_ANS status */
+enum proto_server_status {
+	SERVER_ST_UNKNOWN = 0, /* not read: see result */
+	SERVER_ST_RUNNING = 1,
+	SERVER_ST_OFF = 2,
+	SERVER_ST_STOPPING = 3,
+	SERVER_ST_DELETING = 4,
+	SERVER_ST_GONE = 5, /* 404 */
+	SERVER_ST_OTHER = 6, /* starting, migrating, rebuilding, ... */
+	SERVER_ST_MAX = 6,
+};
+
+struct msg_hc_server_ans { /* MSG_HC_SERVER_ANS */
+	uint8_t result; /* RES_OK also for a 404 (status GONE) */
+	uint16_t code;
+	uint32_t retry_after_ms;
+	struct msg_ratelimit rl;
+	uint8_t status; /* enum proto_server_status */
+	char err[PROTO_TEXT_MAX];
+};
+
 struct msg_probe_sync { /* MSG_PROBE_TARGETS_BEGIN, _END */
 	uint32_t count;
 };
@@ -330,6 +358,8 @@ union msg_payload {
 	struct msg_hc_assign assign;
 	struct msg_hc_fip_id fip_id;
 	struct msg_hc_ans hc;
+	struct msg_hc_server_id server_id;
+	struct msg_hc_server_ans server;
 	struct msg_probe_sync probe_sync;
 	struct msg_probe_target target;
 	struct msg_probe_result probe;

@@ -50,6 +50,7 @@ struct hc_args {
 	const char *endpoint;
 	const char *ca_file;
 	const char *fips;
+	const char *server_selector;
 	int check;
 	int json;
 	int level;
@@ -105,6 +106,7 @@ parse_args(int argc, char **argv, struct hc_args *a, char *err, size_t errlen)
 	a->endpoint = str_arg(argc, argv, "endpoint");
 	a->ca_file = str_arg(argc, argv, "ca_file");
 	a->fips = str_arg(argc, argv, "fips");
+	a->server_selector = str_arg(argc, argv, "server_selector");
 	if (a->token_path == NULL || a->token_path[0] == '\0' ||
 	    a->endpoint == NULL || a->endpoint[0] == '\0') {
 		str_line(err, errlen,
@@ -333,6 +335,12 @@ on_test_syscall(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 }
 #endif
 
+static int
+on_server(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
+{
+	return hc_op_server(ctx, seq, p->server_id.server_id);
+}
+
 static const struct hc_handler handlers[] = {
 	{ MSG_PING_REQ, HC_S_CHECK | HC_S_READY, on_ping },
 	{ MSG_SHUTDOWN, HC_S_CHECK | HC_S_READY, on_shutdown },
@@ -342,6 +350,7 @@ static const struct hc_handler handlers[] = {
 	{ MSG_HC_FIPS_REQ, HC_S_READY, on_fips },
 	{ MSG_HC_ASSIGN_REQ, HC_S_READY, on_assign },
 	{ MSG_HC_ACTION_REQ, HC_S_READY, on_action },
+	{ MSG_HC_SERVER_REQ, HC_S_READY, on_server },
 };
 
 /* One datagram: 0 go on, 1 leave the loop (SHUTDOWN, EOF).  Anything
@@ -524,6 +533,8 @@ hc_main(int fd, int argc, char **argv)
 		return fatal_error(fd, err);
 	}
 	if (parse_fips(&ctx, a.fips, err, sizeof(err)) != 0 ||
+	    hc_selector_parse(a.server_selector, &ctx.selector, err,
+		sizeof(err)) != 0 ||
 	    hc_endpoint_check(a.endpoint, host, sizeof(host), err,
 		sizeof(err)) != 0 ||
 	    load_token(a.token_path, &token, err, sizeof(err)) != 0 ||

@@ -9,6 +9,7 @@
 #include "common/proto.h"
 #include "decide.h"
 #include "elect.h"
+#include "governor.h"
 #include "supervisor/net/prom.h"
 #include "proc.h"
 #include "spawner/spawner.h"
@@ -30,6 +31,8 @@ struct sup_metrics {
 	uint64_t add_assign[PROTO_FIPS_MAX];
 	uint64_t add_fail[PROTO_FIPS_MAX];
 	uint64_t allowlist_refusals;
+	uint64_t fastpath_demotions; /* gateways demoted by the server read */
+	uint64_t server_refusals; /* assigns the server check refused */
 	uint64_t api_req[3][600]; /* [api][HTTP code]; code 0 = none */
 	uint64_t events_sent, events_dropped;
 	struct msg_ratelimit rl; /* newest Hetzner headers */
@@ -72,7 +75,18 @@ struct ctl {
 	struct msg_fip pending_primary; /* held until the action check */
 	int64_t next_resync;
 	int64_t next_reread;
-	int64_t hc_not_before; /* after a 429: Hetzner paced */
+	/* Hetzner: one request out at a time, admitted by the governor */
+	struct gov gov;
+	uint32_t hc_seq; /* the request out, 0 = none */
+	int hc_prio; /* its enum gov_prio */
+	int64_t hc_sent_at;
+	int64_t hc_wake[GOV_PRIO_MAX]; /* a deferred one is due again */
+	int action_pending; /* re-read: FIPs read, action check waits */
+	int assign_wait; /* plan paused at an ASSIGN for the budget */
+	/* the server fast path */
+	uint32_t srv_seq;
+	char srv_node[PROTO_NAME_MAX];
+	uint64_t srv_id;
 	int64_t first_evidence; /* when the current trouble began */
 	/* what was last logged/announced, to act on transitions only */
 	enum decide_outcome last_outcome;
@@ -139,6 +153,26 @@ void ctl_worker_down(struct sup *, int kind, int64_t now);
 void ctl_worker_ready(struct sup *, int kind, int64_t now);
 void ctl_tick(struct sup *, int64_t now);
 int64_t ctl_next_deadline(const struct sup *, int64_t now);
+/* ctl_hc.c: Hetzner requests through the governor */
+int ctl_hc_ready(const struct sup *, enum gov_prio, int64_t now);
+void ctl_hc_wait(struct sup *, enum gov_prio, int64_t now);
+/* Send if the slot is free and the governor admits; seq, or 0 (the
+ * request is then due again at ctl_hc_deadline()). */
+uint32_t ctl_hc_send(struct sup *, uint16_t type, const void *payload,
+    enum gov_prio, int64_t now);
+void ctl_hc_answered(struct sup *, uint16_t type, uint32_t seq,
+    const union msg_payload *, int64_t now);
+void ctl_hc_reset(struct sup *);
+int64_t ctl_hc_deadline(const struct sup *, int64_t now);
+/* 1 when sent (or a read is already out), 0 when it must wait. */
+int ctl_read_fips(struct sup *, int reread, int64_t now);
+void ctl_fips_finished(struct sup *, int ok, int64_t now);
+void ctl_action_check(struct sup *, int64_t now);
+void ctl_on_fips(struct sup *, const struct msg_hc_fips_ans *, int64_t now);
+void ctl_on_action(struct sup *, const struct msg_hc_ans *, int64_t now);
+void ctl_fastpath(struct sup *, int64_t now);
+int64_t ctl_fastpath_deadline(const struct sup *, int64_t now);
+void ctl_on_server(struct sup *, const struct msg_hc_server_ans *, int64_t now);
 /* ctl_events.c */
 void ctl_announce(struct sup *, const struct plan *, int64_t now);
 void ctl_event(struct sup *, const char *node, int warning, const char *reason,
@@ -155,5 +189,7 @@ void metrics_probe_prune(struct sup_metrics *, const struct world *);
 #define METRICS_FAILS_MAX WORLD_NODES_MAX
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 void metrics_free(struct sup_metrics *);
+/* metrics_budget.c: the governor's figures */
+void metrics_budget(struct prom *, const struct sup *, int64_t now);
 
 #endif /* SUP_H */

@@ -63,6 +63,7 @@ struct cfg {
 	char hcloud_token_path[CFG_PATH_MAX];
 	char hcloud_endpoint[CFG_URL_MAX]; /* no trailing '/' */
 	char hcloud_ca_file[CFG_PATH_MAX]; /* "": system CAs */
+	char hcloud_server_selector[1024]; /* "": no server check */
 
 	/* Decisions and probes */
 	int64_t resync_interval_ms; /* > 0 */

@@ -445,6 +445,11 @@ const struct cfg_flag cfg_flags[] = {
 	    "Hetzner Cloud API base URL, else $HCLOUD_ENDPOINT; https://, or "
 	    "http:// to a loopback host only",
 	    set_endpoint, show_str, FIELD(hcloud_endpoint), 0 },
+	{ "hcloud-server-label-selector", CFG_T_STR, 0, "selector", "",
+	    "Hetzner label selector the target server must match before a "
+	    "Floating IP is assigned to it, e.g. k=v,k2 in (a,b) (empty: no "
+	    "check)",
+	    set_text, show_str, FIELD(hcloud_server_selector), 0 },
 	{ "hcloud-token-path", CFG_T_STR, 0, "file", "/etc/hcloud/token",
 	    "file holding the Hetzner Cloud API token (a trailing newline is "
 	    "trimmed)",

@@ -294,6 +294,7 @@ own_metrics(struct prom *p, struct sup *s, int64_t now)
 		    NULL);
 	worker_metrics(p, s);
 	api_metrics(p, s);
+	metrics_budget(p, s, now);
 }
 
 int

@@ -6,6 +6,7 @@ supervisor/config/cfg_flags.c), with their defaults; every metric family the
 supervisor exports is documented; the seccomp allowlists listed in
 docs/security.md are the ones in each worker's sandbox.c.
 """
+import glob
 import os
 import re
 import shutil
@@ -240,7 +241,8 @@ class ManPage(unittest.TestCase):
 
 
 def metric_families():
-    src = read(os.path.join(ROOT, "supervisor", "net", "metrics.c"))
+    src = "".join(read(f) for f in sorted(glob.glob(
+        os.path.join(ROOT, "supervisor", "net", "metrics*.c"))))
     fams = set(re.findall(r'prom_family\(\s*p,\s*"([a-z0-9_]+)"', src))
     if len(fams) < 10:
         raise AssertionError("supervisor/net/metrics.c: %d families found" %

@@ -43,7 +43,8 @@ Every admin endpoint below is a thin wrapper over a public method of the same
 meaning: state, reset, add_server, patch_server, delete_server,
 add_floating_ip, patch_floating_ip, delete_floating_ip, actions,
 finish_action, script_actions, action_scripts, clear_action_scripts,
-add_token, revoke_token, rate_limit, set_rate_limit, add_fault, faults,
+add_token, revoke_token, rate_limit, set_rate_limit, competitor,
+set_competitor, add_fault, faults,
 clear_faults, requests, clear_requests, clock, advance_clock,
 set_clock_offset, knobs, set_knobs, deprecated_calls. Invalid input raises
 AdminError (status, message). fake.internal_errors lists tracebacks of bugs
@@ -187,6 +188,12 @@ GET|POST /__fake/ratelimit    POST {"limit"?, "remaining"?, "scope"?:"project"|
                               "unauthenticated", "client"?="127.0.0.1"}
                               -> {"project":{"limit","remaining","reset"},
                                   "unauthenticated":{addr:{...}}}
+GET|POST /__fake/competitor   POST {"rate": r} -> {"rate","spent","refused"}: a
+                              competing client of the same project that wants r
+                              requests per second (0 stops it) and takes each
+                              token the moment it is there, so only the rest
+                              of the refill is left to others; not in the
+                              request log
 GET|POST|DELETE /__fake/faults
                               POST {"kind", "count"?=1, "path"?, "method"?, "delay"?,
                               "apply"?, "status"?, "code"?, "message"?, "details"?,
@@ -697,6 +704,8 @@ class FakeHcloud:
         self._knobs["next_action_id"] = FIRST_ACTION_ID
         self._tokens = {self.token: "rw"}
         self._project_bucket = TokenBucket(self._default_rate_limit, now)
+        self._competitor_gen = getattr(self, "_competitor_gen", 0) + 1
+        self._competitor = {"rate": 0.0, "spent": 0, "refused": 0}
         self._anon_buckets = {}
         self._anon_limit = self._default_rate_limit
         self._servers = {}
@@ -1028,6 +1037,54 @@ class FakeHcloud:
     def rate_limit(self):
         with self._lock:
             return self._rate_view(self.now())
+
+    # A competing client of the same project (the cloud controller manager,
+    # the CSI driver) that wants `rate` requests per second: its allowance
+    # grows at that rate (at most one second of it saved up) and it takes a
+    # project token the moment one is there and it has allowance left, so
+    # whatever it does not want is all another client can get.  "refused"
+    # counts the times it found the bucket empty while it had allowance.
+    # It never appears in the request log.
+
+    def set_competitor(self, rate=0.0):
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise AdminError(400, "competitor: rate must be a number")
+        if not 0 <= rate <= 100:
+            raise AdminError(400, "competitor: rate must be within 0..100 per second")
+        with self._lock:
+            self._competitor_gen += 1
+            gen = self._competitor_gen
+            self._competitor = {"rate": rate, "spent": 0, "refused": 0}
+        if rate > 0:
+            t = threading.Thread(target=self._compete, args=(gen, rate), daemon=True)
+            t.start()
+        return self.competitor()
+
+    def competitor(self):
+        with self._lock:
+            return dict(self._competitor)
+
+    def _compete(self, gen, rate):
+        credit, waiting, last = 0.0, False, time.monotonic()
+        while True:
+            time.sleep(0.005)
+            now = time.monotonic()
+            credit = min(1.0 + rate, credit + (now - last) * rate)
+            last = now
+            with self._lock:
+                if gen != self._competitor_gen:
+                    return
+                while credit >= 1.0:
+                    if not self._project_bucket.take(self.now()):
+                        if not waiting:
+                            self._competitor["refused"] += 1
+                        waiting = True
+                        break
+                    credit -= 1.0
+                    waiting = False
+                    self._competitor["spent"] += 1
 
     def _rate_view(self, now):
         return {"project": self._project_bucket.view(now),
@@ -1994,6 +2051,11 @@ class _AdminHandler(_Handler):
             return 200, fake.rate_limit()
         if route == ("POST", "ratelimit", 1):
             return 200, fake.set_rate_limit(**data)
+
+        if route == ("GET", "competitor", 1):
+            return 200, fake.competitor()
+        if route == ("POST", "competitor", 1):
+            return 200, fake.set_competitor(**data)
 
         if route == ("GET", "faults", 1):
             return 200, {"faults": fake.faults()}

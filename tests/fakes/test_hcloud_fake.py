@@ -704,6 +704,37 @@ class AuthAndRateLimitTests(FakeTestCase):
                          "98")
         self.assertEqual(self.admin("GET", "/ratelimit")[1]["project"]["remaining"], 98)
 
+    def test_competitor_leaves_only_the_rest(self):
+        # A neighbour wanting 0.75 of the refill: a client asking once a
+        # second gets about a quarter of its requests through.
+        self.admin("POST", "/ratelimit", {"remaining": 0})
+        self.admin("POST", "/competitor", {"rate": 0.75})
+        ok = 0
+        for _ in range(12):
+            time.sleep(1)
+            ok += self.api("GET", "/servers").status == 200
+        self.admin("POST", "/competitor", {"rate": 0})
+        self.assertTrue(1 <= ok <= 5, ok)
+
+    def test_competitor_spends_the_project_refill(self):
+        # Drained, then a neighbour asking for 4 tokens/s: it gets the one
+        # token per second that comes back, and we get none.
+        self.admin("POST", "/ratelimit", {"remaining": 0})
+        self.assertEqual(self.admin("POST", "/competitor", {"rate": 4})[0], 200)
+        time.sleep(2.2)
+        c = self.admin("GET", "/competitor")[1]
+        self.assertEqual(c["rate"], 4)
+        self.assertIn(c["spent"], (1, 2))
+        self.assertGreaterEqual(c["refused"], 1)
+        self.assertError(self.api("GET", "/servers"), 429, "rate_limit_exceeded")
+        # Stopped: the refill is ours again, and the log never saw it.
+        self.admin("POST", "/competitor", {"rate": 0})
+        time.sleep(1.1)
+        self.assertEqual(self.api("GET", "/servers").status, 200)
+        self.assertEqual([q["path"] for q in self.admin("GET", "/requests")[1]["requests"]],
+                         ["/v1/servers", "/v1/servers"])
+        self.assertEqual(self.admin("POST", "/competitor", {"rate": -1})[0], 400)
+
     def test_unauthenticated_requests_are_limited_too(self):
         self.admin("POST", "/ratelimit", {"scope": "unauthenticated", "limit": 2})
         r = self.api("GET", "/servers", token="bad")
