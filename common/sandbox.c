@@ -333,30 +333,3 @@ sandbox_url_ports(const char *url, uint16_t *ports, size_t max, size_t *n)
 	ports[(*n)++] = 53;
 	return 0;
 }
-
-int
-sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen)
-{
-	scmp_filter_ctx ctx;
-	int r;
-
-	/* Needed to load a filter without CAP_SYS_ADMIN; sandbox_enter()
-	 * sets it again, which is harmless. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
-		return -1;
-	}
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
-		snprintf(err, errlen, "seccomp_init failed");
-		return -1;
-	}
-	if ((r = rules(ctx)) == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (r != 0) {
-		snprintf(err, errlen, "seccomp argument filter: %s",
-		    strerror(-r));
-		return -1;
-	}
-	return 0;
-}

@@ -158,11 +158,4 @@ int sandbox_landlock_abi(void);
  * TCP).  Returns 0, or -1 for a URL it cannot read or a full array. */
 int sandbox_url_ports(const char *url, uint16_t *ports, size_t max, size_t *n);
 
-/* Load a second filter, default allow, whose rules (added by the
- * callback) narrow the arguments of calls the allowlist permits: the
- * strictest answer of stacked filters wins.  Load it before
- * sandbox_enter().  0, or -1 with one line in err. */
-int
-sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen);
-
 #endif /* SANDBOX_H */

@@ -141,5 +141,9 @@ spawner_sandbox_policy(const int *keep, size_t nkeep)
 	p.ro_exec = 1;
 	p.keep_fds = keep;
 	p.nkeep = nkeep;
+	/* Signals and abstract sockets only within our Landlock domain:
+	 * the workers (started below us) yes, the supervisor no.  TCP
+	 * stays with the workers' own rules: they connect, we do not. */
+	p.scoped = 1;
 	return &p;
 }

@@ -1,4 +1,5 @@
 /* sandbox.c: the supervisor's own seccomp allowlist and Landlock */
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
@@ -33,18 +34,20 @@ static const struct sandbox_rule rules[] = {
 	ALLOW(close, "a finished HTTP connection, a dead worker's socket"),
 	ALLOW(exit, "exit"),
 	ALLOW(exit_group, "exit"),
-	ALLOW(fcntl, "non-blocking sockets (commands checked below)"),
+	/* F_GETFD..F_SETFL only: no F_SETOWN, F_SETSIG or O_ASYNC, which
+	 * would make the kernel signal another process for us */
+	SANDBOX_FCNTL_FLAGS,
 	ALLOW(futex, "libc locks"),
 	ALLOW(getpid, "our own pid (signals to ourselves only)"),
 	ALLOW(getrandom, "malloc's and libc's seeds"),
 	ALLOW(getsockname, "the port a listener got (logs)"),
 	ALLOW(gettid, "abort() signals its own thread"),
-	DENY(ioctl, ENOTTY, "stdio asks whether a stream is a terminal"),
-	ALLOW(kill, "to ourselves only (checked below): raise()"),
+	SANDBOX_ERRNO_IF(ioctl, ENOTTY, SANDBOX_EQ(1, TCGETS),
+	    "stdio asks whether a stream is a terminal"),
 	ALLOW(lseek, "stdio flushing stdout at exit"),
 	ALLOW(madvise, "free"),
-	ALLOW(mmap, "malloc (never PROT_EXEC, below)"),
-	ALLOW(mprotect, "malloc arenas (never PROT_EXEC, below)"),
+	SANDBOX_NO_EXEC(mmap, "malloc"),
+	SANDBOX_NO_EXEC(mprotect, "malloc arenas"),
 	ALLOW(mremap, "realloc of large blocks"),
 	ALLOW(munmap, "free"),
 	ALLOW(newfstatat, "stdio's first write to a stream (fstat)"),
@@ -60,55 +63,15 @@ static const struct sandbox_rule rules[] = {
 	ALLOW(sendto, "frames (send)"),
 	ALLOW(setsockopt, "SO_SNDBUF of an accepted connection"),
 	ALLOW(shutdown, "an HTTP connection after its answer"),
-	ALLOW(tgkill, "to ourselves only (checked below): abort()"),
 	ALLOW(wait4, "the spawner's exit"),
 	ALLOW(write, "logs"),
 };
 
-static int
-add(scmp_filter_ctx ctx, uint32_t act, int nr, struct scmp_arg_cmp cmp)
-{
-	return seccomp_rule_add(ctx, act, nr, 1, cmp);
-}
+/* kill and tgkill to our own pid only (raise(), abort()): known at run
+ * time, so these two rows are added then. */
+#define SELF_ROWS 2
 
-/*
- * Stacked filters all apply and the strictest answer wins, so this one
- * (default allow) narrows what the allowlist lets through:
- * - kill and tgkill only to our own pid: no signal to the spawner, a
- *   worker, or anything else running as the same user;
- * - fcntl only F_GETFL, F_SETFL without O_ASYNC (O_ASYNC + F_SETOWN
- *   would make the kernel signal another process for us), F_GETFD
- *   and F_SETFD;
- * - no executable mappings.
- */
-static int
-args_rules(scmp_filter_ctx ctx)
-{
-	const uint32_t kill = SCMP_ACT_KILL_PROCESS;
-	const uint32_t perm = SCMP_ACT_ERRNO(EPERM);
-	const scmp_datum_t self = (scmp_datum_t)getpid();
-	int r;
-
-	/* F_DUPFD is 0 and F_GETFD..F_SETFL are 1..4: everything else
-	 * (F_SETOWN, F_SETSIG, F_SETLEASE, F_DUPFD_CLOEXEC, ...) is out. */
-	if ((r = add(ctx, kill, SCMP_SYS(kill), SCMP_A0(SCMP_CMP_NE, self))) !=
-		0 ||
-	    (r = add(ctx, kill, SCMP_SYS(tgkill),
-		 SCMP_A0(SCMP_CMP_NE, self))) != 0 ||
-	    (r = add(ctx, kill, SCMP_SYS(fcntl),
-		 SCMP_A1(SCMP_CMP_EQ, F_DUPFD))) != 0 ||
-	    (r = add(ctx, kill, SCMP_SYS(fcntl),
-		 SCMP_A1(SCMP_CMP_GT, F_SETFL))) != 0 ||
-	    (r = seccomp_rule_add(ctx, kill, SCMP_SYS(fcntl), 2,
-		 SCMP_A1(SCMP_CMP_EQ, F_SETFL),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, O_ASYNC))) != 0 ||
-	    (r = add(ctx, perm, SCMP_SYS(mmap),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))) != 0 ||
-	    (r = add(ctx, perm, SCMP_SYS(mprotect),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))) != 0)
-		return r;
-	return 0;
-}
+static struct sandbox_rule all[sizeof(rules) / sizeof(rules[0]) + SELF_ROWS];
 
 /* No path at all: Landlock with every filesystem right handled and no
  * rule, so even a file we could name stays closed. */
@@ -134,15 +97,24 @@ sup_sandbox_enter(struct sup *s, char *err, size_t errlen)
 		m += httpd_pollfds(s->health_srv, pfd + m, HTTPD_POLLFDS_MAX);
 	for (i = 0; i < m; i++)
 		keep[n++] = pfd[i].fd;
+	memcpy(all, rules, sizeof(rules));
+	i = (int)(sizeof(rules) / sizeof(rules[0]));
+	all[i++] = (struct sandbox_rule)SANDBOX_ALLOW_IF(kill,
+	    SANDBOX_EQ(0, getpid()), "raise(): to ourselves only");
+	all[i++] = (struct sandbox_rule)SANDBOX_ALLOW_IF(tgkill,
+	    SANDBOX_EQ(0, getpid()), "abort(): to ourselves only");
 	memset(&p, 0, sizeof(p));
 	p.name = "supervisor";
-	p.rules = rules;
-	p.nrules = sizeof(rules) / sizeof(rules[0]);
+	p.rules = all;
+	p.nrules = (size_t)i;
 	p.ro_paths = no_paths;
 	p.keep_fds = keep;
 	p.nkeep = (size_t)n;
-	if (sandbox_args_filter(args_rules, err, errlen) == -1 ||
-	    sandbox_enter(&p, &landlock, err, errlen) == -1)
+	/* No TCP connect or bind (the listeners are bound already), and
+	 * no signal or abstract socket outside our own domain. */
+	p.restrict_tcp = 1;
+	p.scoped = 1;
+	if (sandbox_enter(&p, &landlock, err, errlen) == -1)
 		return -1;
 	s->landlock_abi = landlock;
 	return 0;
