@@ -156,6 +156,8 @@ class Running(unittest.TestCase):
         self.assertFalse(found["probe-worker"][0], "hcloud token in probe-worker")
         self.assertFalse(found["hcloud-worker"][1], "kube token in hcloud-worker")
         self.assertFalse(found["probe-worker"][1], "kube token in probe-worker")
+        self.assertFalse(found["spawner"][0], "hcloud token in spawner")
+        self.assertFalse(found["spawner"][1], "kube token in spawner")
         self.assertTrue(found["hcloud-worker"][0], "scan is blind: token not in hcloud-worker")
 
 
