@@ -72,7 +72,10 @@ metrics_probe_failed(struct sup_metrics *m, const char *node, uint32_t count)
 	memset(&key, 0, sizeof(key));
 	if (str_copy(key.name, sizeof(key.name), node) != 0)
 		return;
-	f = bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
+	/* bsearch() with a NULL base is undefined even for zero entries. */
+	f = NULL;
+	if (m->n_fails > 0)
+		f = bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
 	if (f != NULL) {
 		f->n += count;
 		return;

@@ -24,7 +24,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "build", "stable-egressd")
+# SE_DAEMON_BIN: another build of the daemon (tests/run.py runs the
+# controller suite once more against the ASan+UBSan one).
+BIN = os.environ.get("SE_DAEMON_BIN") or os.path.join(ROOT, "build", "stable-egressd")
 TEST_BIN = os.path.join(ROOT, "build", "test", "stable-egressd")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 CAND = ("tuist.dev/stable-egress-candidate", "server")
