@@ -75,7 +75,12 @@ def proc_status(pid):
 
 def children(pid):
     """pids whose parent is pid (read from /proc, no ps)."""
-    kids = []
+    return [p for p, (pp, _) in proc_table().items() if pp == pid]
+
+
+def proc_table():
+    """{pid: (ppid, start time)} of every process, from /proc."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -85,9 +90,30 @@ def children(pid):
         except OSError:
             continue
         fields = st[st.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(d))
-    return kids
+        out[int(d)] = (int(fields[1]), int(fields[19]))
+    return out
+
+
+def descendants(pid, table=None):
+    """{pid: start time} of every process below pid (workers, and the
+    spawner where there is one), found by parent pid, never by name."""
+    table = table or proc_table()
+    kids = {}
+    for p, (pp, _) in table.items():
+        kids.setdefault(pp, []).append(p)
+    out, todo = {}, [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out[k] = table[k][1]
+                todo.append(k)
+    return out
+
+
+def alive(pid, start):
+    """pid still runs and is the same process (not a reused pid)."""
+    t = proc_table().get(pid)
+    return t is not None and t[1] == start
 
 
 def comm(pid):
@@ -153,6 +179,7 @@ class Replica:
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, env=e)
         self.pid = self.proc.pid
+        self.seen = {}          # pid -> (start time, comm) below it
 
     def lines(self):
         out = []
@@ -196,13 +223,27 @@ class Replica:
         return self.metric("stable_egressd_leader") == 1
 
     def workers(self):
-        return {comm(p): p for p in children(self.pid)}
+        """{comm: pid} of the processes below the supervisor: the workers
+        and, where there is one, the spawner between them."""
+        if self.proc.poll() is not None:
+            return {}
+        return {comm(p): p for p in descendants(self.pid)}
+
+    def track(self):
+        """Remember the processes below the supervisor so close() can
+        check they ended with it (a SIGKILLed supervisor's children are
+        reparented and no longer found below it)."""
+        if self.proc.poll() is None:
+            for p, start in descendants(self.pid).items():
+                self.seen[p] = (start, comm(p))
 
     def sig(self, sig):
         if self.proc.poll() is None:
+            self.track()
             os.kill(self.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
+        self.track()
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
             try:
@@ -366,15 +407,29 @@ class Cluster:
         return None
 
     def secrets_in_logs(self):
-        """Names of the logs (replicas' and fakes') that contain either
-        token: never a secret in a log line."""
-        toks = [open(os.path.join(d, "token"), "rb").read().strip()
-                for d in (self.kdir, self.hdir)]
+        """Names of the logs (replicas' and fakes' output, and the fakes'
+        request logs) that contain either token: never a secret in a log
+        line."""
+        toks = []
+        for d in (self.kdir, self.hdir):
+            with open(os.path.join(d, "token"), "rb") as f:
+                toks.append(f.read().strip())
+        logs = [(r.name, r.log_path) for r in self.replicas]
+        logs += [("kube fake", os.path.join(self.kdir, "fake.log")),
+                 ("hcloud fake", os.path.join(self.hdir, "fake.log"))]
         bad = []
-        for r in self.replicas:
-            with open(r.log_path, "rb") as f:
-                data = f.read()
-            bad += [r.name for t in toks if t and t in data]
+        for name, path in logs:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            bad += [name for t in toks if t and t in data]
+        if all(p.poll() is None for p in self.procs):
+            for name, get in (("kube fake requests", self.kube_requests),
+                              ("hcloud fake requests", self.hc_requests)):
+                data = json.dumps(get()).encode()
+                bad += [name for t in toks if t and t in data]
         return bad
 
     @staticmethod
@@ -388,9 +443,38 @@ class Cluster:
                 return v
             time.sleep(step)
 
+    def leftovers(self, timeout=5):
+        """Processes below any replica (workers, spawner) still running
+        once it stopped, after a short wait: each ends with its
+        supervisor."""
+        seen = {}
+        for r in self.replicas:
+            seen.update({p: (v[0], v[1], r.name) for p, v in r.seen.items()})
+        end = time.monotonic() + timeout
+        while True:
+            left = {p: v for p, v in seen.items() if alive(p, v[0])}
+            if not left or time.monotonic() >= end:
+                return left
+            time.sleep(0.05)
+
     def close(self):
+        """Stops everything; then fails (AssertionError) when a worker or
+        spawner outlived its supervisor or a token reached a log."""
+        problems = []
+        try:
+            leaked = self.secrets_in_logs()
+            if leaked:
+                problems.append("a token reached a log: %s" % leaked)
+        except Exception as e:      # a fake already gone: checked below
+            problems.append("token check failed: %r" % e)
         for r in self.replicas:
             r.stop(signal.SIGKILL if r.proc.poll() is None else signal.SIGTERM)
+        left = self.leftovers()
+        for p, (start, name, rname) in left.items():
+            problems.append("%s (pid %d, of %s) still running after its "
+                            "supervisor stopped" % (name, p, rname))
+            if alive(p, start):
+                os.kill(p, signal.SIGKILL)      # ours: started below r
         for h in self.health.values():
             h.stop()
         for p in self.procs:
@@ -401,8 +485,10 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        if os.environ.get("SE_KEEP_E2E") is None:
+        if os.environ.get("SE_KEEP_E2E") is None and not problems:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if problems:
+            raise AssertionError("; ".join(problems) + " (kept %s)" % self.dir)
 
     def __enter__(self):
         return self
