@@ -188,7 +188,7 @@ fmt-check:
 DEB_PKGS := gcc make libc6-dev pkg-config libcurl4-openssl-dev libcjson-dev \
 	libyaml-dev libseccomp-dev libcap-dev libcmocka-dev clang \
 	libclang-rt-14-dev clang-format man-db openssl python3 curl iproute2 \
-	procps prometheus python3-yaml
+	procps prometheus python3-yaml libfaketime
 
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)

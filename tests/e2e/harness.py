@@ -289,9 +289,10 @@ class Cluster:
 
     # ---- fakes -----------------------------------------------------------
     def _start_fake(self, argv, d):
-        p = subprocess.Popen([sys.executable, os.path.join(FAKES, argv[0])] + argv[1:],
-                             stdout=open(os.path.join(d, "fake.log"), "wb"),
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(os.path.join(d, "fake.log"), "wb") as log:
+            p = subprocess.Popen([sys.executable, os.path.join(FAKES, argv[0])] + argv[1:],
+                                 stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
         self.procs.append(p)
         wait_file(os.path.join(d, "ready"), 30, p)
 
