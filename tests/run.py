@@ -8,6 +8,7 @@
     python3 tests/run.py --unit         cmocka suites only
     python3 tests/run.py --fuzz [--fuzz-seconds N]
                                         each libFuzzer target, bounded
+    --only SUBSTRING                    only the suites whose name has it
 
 Each suite's output goes to build/test-logs/<suite>.log; a failing
 suite's tail is printed.  Every test case is counted once per
@@ -279,8 +280,10 @@ def fuzz_jobs(seconds):
         corpus = os.path.join(ROOT, "tests/fuzz/corpus", name[len("fuzz_"):])
         work = os.path.join(ROOT, "build/fuzz/work", name)
         os.makedirs(work, exist_ok=True)
+        # Crash inputs go under build/, never into the source tree.
         argv = [b, "-max_total_time=%d" % seconds, "-timeout=10",
-                "-rss_limit_mb=1024", "-print_final_stats=1", work]
+                "-rss_limit_mb=1024", "-print_final_stats=1",
+                "-artifact_prefix=%s/" % work, work]
         if os.path.isdir(corpus):
             argv.append(corpus)
         j = Job("fuzz smoke runs", "fuzz/" + name, argv, SAN_ENV,
@@ -394,25 +397,26 @@ def main():
     ap.add_argument("--fuzz", action="store_true")
     ap.add_argument("--fuzz-seconds", type=int, default=10)
     ap.add_argument("-j", type=int, default=2)
+    ap.add_argument("--only", default="")
     a = ap.parse_args()
     os.makedirs(LOGS, exist_ok=True)
     skips = load_skips()
     jobs = []
     if a.unit or a.all:
-        js = unit_jobs()
+        js = [j for j in unit_jobs() if a.only in j.name]
         run_jobs(js, a.j, skips)
         jobs += js
     if a.all:
         # One at a time: the end-to-end suites measure timing bounds and
         # would disturb each other on a small machine.
-        js = python_jobs()
+        js = [j for j in python_jobs() if a.only in j.name]
         run_jobs(js, 1, skips)
         jobs += js
     if a.fuzz:
-        js = fuzz_jobs(a.fuzz_seconds)
+        js = [j for j in fuzz_jobs(a.fuzz_seconds) if a.only in j.name]
         run_fuzz(js)
         jobs += js
-    if a.all:
+    if a.all and not a.only:
         for k in sorted(k for k in skips if "\0" not in k):
             if k + "\0used" not in skips:
                 print("note: tests/skips lists %s, which did not skip" % k)
