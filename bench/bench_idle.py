@@ -47,11 +47,11 @@ def main():
         Cluster.wait(r.leading, 20)
         Cluster.wait(lambda: r.metric("tuist_stable_egress_gateway_available") == 1, 20)
         time.sleep(2)
-        tree = [r.pid] + list(descendants(r.pid))
+        tree = [r.pid] + descendants(r.pid)
         c0 = sum(cpu(p) for p in tree)
         w0 = time.time()
         time.sleep(SECONDS)
-        tree = [r.pid] + list(descendants(r.pid))
+        tree = [r.pid] + descendants(r.pid)
         c1 = sum(cpu(p) for p in tree)
         w1 = time.time()
         # The rate from the fake's own timestamps over the window.

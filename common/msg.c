@@ -156,6 +156,12 @@ static const struct msg_field probe_f[] = {
 };
 LAYOUT(probe_l, msg_probe_result, probe_f);
 
+static const struct msg_field spawn_f[] = {
+	U8(msg_spawn, role), U32(msg_spawn, pid), U32(msg_spawn, status),
+	U32(msg_spawn, err),
+};
+LAYOUT(spawn_l, msg_spawn, spawn_f);
+
 #define W	MSG_TO_WORKER
 #define S	MSG_TO_SUP
 #define D(t, dir, w, l)	{ t, #t, dir, w, &l }
@@ -167,6 +173,10 @@ static const struct msg_desc table[] = {
 	D(MSG_SHUTDOWN, W, 0, ping_l),
 	D(MSG_API_STAT, S, 0, api_stat_l),
 	D(MSG_TEST_SYSCALL_REQ, W, 0, test_syscall_l),
+	D(MSG_SPAWN_START_REQ, W, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_STOP_REQ, W, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_STARTED, S, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_EXITED, S, PROTO_SPAWNER, spawn_l),
 	D(MSG_KUBE_SYNC_BEGIN, S, WORKER_K8S, sync_l),
 	D(MSG_KUBE_NODE, S, WORKER_K8S, node_l),
 	D(MSG_KUBE_NODE_DEL, S, WORKER_K8S, name_l),

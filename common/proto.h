@@ -47,6 +47,13 @@ enum msg_type {
 	MSG_API_STAT = 5, /* w->s: one API request finished */
 	MSG_TEST_SYSCALL_REQ = 9, /* s->w: test builds only */
 
+	/* supervisor <-> spawner: fixed sizes, the only frames the
+	 * spawner reads, and the only place a descriptor crosses */
+	MSG_SPAWN_START_REQ = 20, /* s->sp: start worker `role` */
+	MSG_SPAWN_STOP_REQ = 21, /* s->sp: SIGKILL worker `role` if `pid` */
+	MSG_SPAWN_STARTED = 22, /* sp->s: pid (+ its socket, SCM_RIGHTS) */
+	MSG_SPAWN_EXITED = 23, /* sp->s: role, pid, wait status */
+
 	/* k8s worker */
 	MSG_KUBE_SYNC_BEGIN = 100, /* w->s: full snapshot follows */
 	MSG_KUBE_NODE = 101, /* w->s: upsert one node */
@@ -87,6 +94,10 @@ enum proto_worker {
 	WORKER_PROBE = 3,
 	WORKER_COUNT = 4,
 };
+
+/* msg_info's worker field for supervisor <-> spawner frames: no
+ * worker may send or be sent one. */
+#define PROTO_SPAWNER 0x0f
 
 /* Typed outcome of every request, shared by both API workers. */
 enum proto_result {
@@ -292,6 +303,13 @@ struct msg_probe_result { /* MSG_PROBE_RESULT */
 	uint32_t failed; /* failed probes since the previous report */
 };
 
+struct msg_spawn { /* MSG_SPAWN_* */
+	uint8_t role; /* enum proto_worker: K8S, HCLOUD or PROBE */
+	uint32_t pid; /* STOP, STARTED, EXITED; 0 in START */
+	uint32_t status; /* EXITED: wait status */
+	uint32_t err; /* STARTED with pid 0: errno of the failure */
+};
+
 /* The largest decoded payload; callers decode into this. */
 union msg_payload {
 	struct msg_hello hello;
@@ -315,6 +333,7 @@ union msg_payload {
 	struct msg_probe_sync probe_sync;
 	struct msg_probe_target target;
 	struct msg_probe_result probe;
+	struct msg_spawn spawn;
 };
 
 #endif /* PROTO_H */

@@ -80,7 +80,7 @@ landlock_fs_rights(int abi)
 }
 
 static int
-landlock_add_path(int rfd, const char *path, int abi)
+landlock_add_path(int rfd, const char *path, int abi, int exec)
 {
 	struct landlock_path_beneath_attr pb;
 	struct stat st;
@@ -94,6 +94,8 @@ landlock_add_path(int rfd, const char *path, int abi)
 		return -1;
 	}
 	pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
+	if (exec)
+		pb.allowed_access |= LANDLOCK_ACCESS_FS_EXECUTE;
 	if (S_ISDIR(st.st_mode))
 		pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
 	r = (int)syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH,
@@ -104,7 +106,7 @@ landlock_add_path(int rfd, const char *path, int abi)
 
 /* Returns the ABI applied, 0 when the kernel has no Landlock, -1. */
 static int
-landlock_apply(const char *const *paths)
+landlock_apply(const char *const *paths, int exec)
 {
 	struct landlock_ruleset_attr ra;
 	int abi, rfd, r = -1;
@@ -120,7 +122,7 @@ landlock_apply(const char *const *paths)
 	if (rfd == -1)
 		return -1;
 	for (i = 0; paths != NULL && paths[i] != NULL; i++)
-		if (landlock_add_path(rfd, paths[i], abi) == -1)
+		if (landlock_add_path(rfd, paths[i], abi, exec) == -1)
 			goto out_close;
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) == 0)
 		r = abi;
@@ -185,9 +187,36 @@ sandbox_enter(const struct sandbox_policy *p, int *landlock, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if ((*landlock = landlock_apply(p->ro_paths)) == -1) {
+	if ((*landlock = landlock_apply(p->ro_paths, p->ro_exec)) == -1) {
 		snprintf(err, errlen, "landlock: %s", strerror(errno));
 		return -1;
 	}
 	return sandbox_seccomp(p, err, errlen);
+}
+
+int
+sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx;
+	int r;
+
+	/* Needed to load a filter without CAP_SYS_ADMIN; sandbox_enter()
+	 * sets it again, which is harmless. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
+		return -1;
+	}
+	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
+		snprintf(err, errlen, "seccomp_init failed");
+		return -1;
+	}
+	if ((r = rules(ctx)) == 0)
+		r = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (r != 0) {
+		snprintf(err, errlen, "seccomp argument filter: %s",
+		    strerror(-r));
+		return -1;
+	}
+	return 0;
 }

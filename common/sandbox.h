@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <seccomp.h>
+
 /* One allowed syscall.  err == 0: allow; err > 0: fail with that errno
  * (for calls libraries merely probe, so they fall back instead of the
  * process being killed).  Everything not listed kills the process. */
@@ -23,6 +25,8 @@ struct sandbox_policy {
 	/* Descriptors to keep open; every other one is closed. */
 	const int *keep_fds;
 	size_t nkeep;
+	/* 1: ro_paths may also be executed (the spawner execs workers). */
+	int ro_exec;
 };
 
 /*
@@ -38,5 +42,12 @@ int sandbox_enter(const struct sandbox_policy *, int *landlock, char *err,
 /* Build the policy's seccomp filter and load it (used by tests to
  * apply a worker's real filter in a forked child). */
 int sandbox_seccomp(const struct sandbox_policy *, char *err, size_t errlen);
+
+/* Load a second filter, default allow, whose rules (added by the
+ * callback) narrow the arguments of calls the allowlist permits: the
+ * strictest answer of stacked filters wins.  Load it before
+ * sandbox_enter().  0, or -1 with one line in err. */
+int
+sandbox_args_filter(int (*rules)(scmp_filter_ctx), char *err, size_t errlen);
 
 #endif /* SANDBOX_H */

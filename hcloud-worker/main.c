@@ -438,7 +438,9 @@ quiet_stdout(void)
 {
 	int fd;
 
-	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+	/* Read-only: a stray write fails instead of going anywhere, and
+	 * the inherited Landlock domain grants no write access at all. */
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	if (dup2(fd, STDOUT_FILENO) == -1 ||
 	    (fcntl(STDIN_FILENO, F_GETFD) == -1 &&

@@ -90,12 +90,9 @@ static const char *const ro_paths[] = {
 static const int keep_fds[] = { 0, 1, 2, WORKER_FD };
 
 static const struct sandbox_policy policy = {
-	"hcloud-worker",
-	rules,
-	sizeof(rules) / sizeof(rules[0]),
-	ro_paths,
-	keep_fds,
-	sizeof(keep_fds) / sizeof(keep_fds[0]),
+	"hcloud-worker", rules, sizeof(rules) / sizeof(rules[0]), ro_paths,
+	keep_fds, sizeof(keep_fds) / sizeof(keep_fds[0]),
+	0, /* read, never execute */
 };
 
 const struct sandbox_policy *
@@ -156,26 +153,5 @@ args_rules(scmp_filter_ctx ctx)
 int
 hc_sandbox_args(char *err, size_t errlen)
 {
-	scmp_filter_ctx ctx;
-	int r;
-
-	/* Needed to load a filter without CAP_SYS_ADMIN; sandbox_enter()
-	 * sets it again, which is harmless. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
-		return -1;
-	}
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
-		snprintf(err, errlen, "seccomp_init failed");
-		return -1;
-	}
-	if ((r = args_rules(ctx)) == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (r != 0) {
-		snprintf(err, errlen, "seccomp argument filter: %s",
-		    strerror(-r));
-		return -1;
-	}
-	return 0;
+	return sandbox_args_filter(args_rules, err, errlen);
 }

@@ -57,12 +57,8 @@ static const struct sandbox_rule rules[] = {
 static const int keep[] = { 2, WORKER_FD };
 
 static const struct sandbox_policy policy = {
-	"k8s-worker",
-	rules,
-	sizeof(rules) / sizeof(rules[0]),
-	NULL,
-	keep,
-	sizeof(keep) / sizeof(keep[0]),
+	"k8s-worker", rules, sizeof(rules) / sizeof(rules[0]), NULL, keep,
+	sizeof(keep) / sizeof(keep[0]), 0, /* read, never execute */
 };
 
 const struct sandbox_policy *

@@ -40,12 +40,9 @@ static const int keep_fds[] = { STDERR_FILENO, WORKER_FD };
 static const char *const no_paths[] = { NULL };
 
 static const struct sandbox_policy policy = {
-	"probe-worker",
-	rules,
-	sizeof(rules) / sizeof(rules[0]),
-	no_paths,
-	keep_fds,
-	sizeof(keep_fds) / sizeof(keep_fds[0]),
+	"probe-worker", rules, sizeof(rules) / sizeof(rules[0]), no_paths,
+	keep_fds, sizeof(keep_fds) / sizeof(keep_fds[0]),
+	0, /* read, never execute */
 };
 
 const struct sandbox_policy *

@@ -100,6 +100,7 @@ on_sync(struct sup *s, const struct msg_kube_sync *y, int end, int64_t now)
 			world_nodes_mark(s->world);
 		else {
 			world_nodes_sweep(s->world);
+			metrics_probe_prune(&s->m, s->world);
 			s->ctl.nodes_synced = 1;
 			s->ctl.probe_dirty = 1;
 		}
@@ -699,6 +700,7 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 		break;
 	case MSG_KUBE_NODE_DEL:
 		world_node_remove(s->world, p->name.name);
+		metrics_probe_prune(&s->m, s->world);
 		c->probe_dirty = 1;
 		break;
 	case MSG_KUBE_POD:
@@ -714,7 +716,7 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 	case MSG_PROBE_RESULT:
 		world_probe_result(s->world, p->probe.node, p->probe.ok, now);
 		if (p->probe.failed > 0)
-			metrics_probe_failed(&s->m, p->probe.node,
+			metrics_probe_failed(&s->m, s->world, p->probe.node,
 			    p->probe.failed);
 		break;
 	case MSG_HC_FIPS_ANS:
@@ -727,7 +729,11 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 		return;
 	case MSG_KUBE_LABEL_ANS:
 	case MSG_HC_ASSIGN_ANS:
-		if (c->running && seq == c->wait_seq)
+		/* Each worker numbers its own requests, so a seq alone
+		 * could be another worker's: match worker, the answer type
+		 * of what we asked (REQ + 1) and seq. */
+		if (c->running && seq == c->wait_seq && kind == c->wait_kind &&
+		    type == c->wait_type + 1)
 			step_answer(s, p, type, now);
 		return;
 	case MSG_KUBE_EVENT_ANS:

@@ -11,6 +11,7 @@
 #include "elect.h"
 #include "supervisor/net/prom.h"
 #include "proc.h"
+#include "spawner/spawner.h"
 #include "world.h"
 
 struct httpd;
@@ -86,7 +87,12 @@ struct ctl {
 struct sup {
 	const struct cfg *cfg;
 	struct worker w[WORKER_COUNT]; /* indexed by enum proto_worker */
-	struct cfg_worker_args wargs[WORKER_COUNT]; /* their argv */
+	struct cfg_worker_args wargs[WORKER_COUNT]; /* their argv, wiped
+							  * once the spawner
+							  * has them */
+	struct spawn_cfg spawn; /* what the spawner is forked with */
+	int spawner_fd; /* channel to the spawner */
+	pid_t spawner_pid;
 	struct elect elect;
 	int elect_on; /* --leader-elect */
 	struct world *world;
@@ -95,6 +101,7 @@ struct sup {
 	struct sup_metrics m;
 	struct httpd *metrics_srv, *health_srv;
 	int sigfd;
+	int landlock_abi; /* of our own sandbox, 0: none */
 	int stopping;
 	int64_t started_at;
 };
@@ -109,12 +116,17 @@ int sup_can_write(const struct sup *, int64_t now);
 uint32_t
 sup_request(struct sup *, int kind, uint16_t type, const void *payload);
 
+/* sandbox.c: bound listeners, spawner forked: lock ourselves down.
+ * 0, or -1 with one line in err. */
+int sup_sandbox_enter(struct sup *, char *err, size_t errlen);
+
 /* sup.c: pieces of the loop (sup_loop.c drives them) */
 int sup_signals_open(void);
 int sup_workers_setup(struct sup *, char *err, size_t errlen);
 void
 sup_worker_readable(struct sup *, struct worker *, uint8_t *buf, int64_t now);
 void sup_reap(struct sup *, int64_t now);
+void sup_spawner_readable(struct sup *, uint8_t *buf, int64_t now);
 void sup_tick_workers(struct sup *, int64_t now);
 int64_t sup_next_deadline(struct sup *, int64_t now);
 uint32_t sup_elect_send(void *arg, uint16_t type, const struct msg_lease *);
@@ -134,7 +146,13 @@ void ctl_event(struct sup *, const char *node, int warning, const char *reason,
 /* metrics.c: /metrics, /healthz and /readyz */
 int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);
-void metrics_probe_failed(struct sup_metrics *, const char *node, uint32_t n);
+/* Count n failed probes of node, if the world knows it. */
+void metrics_probe_failed(struct sup_metrics *, const struct world *,
+    const char *node, uint32_t n);
+/* Drop the series of nodes the world no longer has. */
+void metrics_probe_prune(struct sup_metrics *, const struct world *);
+/* Most per-node failure series kept (as many nodes as the world). */
+#define METRICS_FAILS_MAX WORLD_NODES_MAX
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 void metrics_free(struct sup_metrics *);
 

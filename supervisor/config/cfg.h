@@ -90,6 +90,11 @@ struct cfg {
 	int check_config;
 	char config_path[CFG_PATH_MAX]; /* "": no file */
 
+	/* Privileges: --user resolved by cfg_finish() */
+	char user[CFG_NS_MAX]; /* "": stay as started */
+	int drop; /* 1: switch to uid/gid below */
+	uint32_t uid, gid;
+
 	/* Bit i: cfg_flags[i] was set by the file or the command line. */
 	uint64_t given;
 };

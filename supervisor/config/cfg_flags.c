@@ -520,6 +520,10 @@ const struct cfg_flag cfg_flags[] = {
 	    "how often the Floating IPs are re-read and everything decided "
 	    "again",
 	    set_dur, show_dur, FIELD(resync_interval_ms), 1 },
+	{ "user", CFG_T_STR, 0, "name", "",
+	    "run every process as this user and its group; required when "
+	    "started as root",
+	    set_text, show_str, FIELD(user), 0 },
 	{ "version", CFG_T_ACTION, CFG_F_NOFILE | CFG_F_NOPRINT, NULL, NULL,
 	    "print the version and exit", set_action, NULL, 0, 0, 0 },
 };

@@ -35,6 +35,37 @@ NODES = ["node-a", "node-b", "node-c"]
 SERVER_IDS = {"node-a": 2**40 + 1, "node-b": 2**40 + 2, "node-c": 2**40 + 3}
 
 
+# Started as root the daemon requires --user and runs every process as
+# that user, which must be able to read the credential files.
+RUN_AS = "nobody"
+
+
+def user_flags():
+    """["--user=nobody"] when we are root, else []."""
+    return ["--user=" + RUN_AS] if os.geteuid() == 0 else []
+
+
+def grant(path):
+    """Let RUN_AS read everything under path (credentials the fakes
+    wrote, kubeconfigs): owner RUN_AS, modes unchanged; directories on
+    the way get o+x.  A no-op when we are not root."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    pw = pwd.getpwnam(RUN_AS)
+    for d, dirs, files in os.walk(path):
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            try:
+                os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+            except FileNotFoundError:
+                pass
+    p = os.path.abspath(path)
+    while p != "/":
+        os.chmod(p, os.stat(p).st_mode | 0o001)
+        p = os.path.dirname(p)
+
+
 def free_port(host="127.0.0.1"):
     s = socket.socket()
     s.bind((host, 0))
@@ -94,9 +125,10 @@ def proc_table():
     return out
 
 
-def descendants(pid, table=None):
-    """{pid: start time} of every process below pid (workers, and the
-    spawner where there is one), found by parent pid, never by name."""
+def descendants_started(pid, table=None):
+    """{pid: start time} of every process below pid (the spawner and the
+    workers), found by parent pid, never by name; the start time tells a
+    reused pid from the process seen."""
     table = table or proc_table()
     kids = {}
     for p, (pp, _) in table.items():
@@ -114,6 +146,11 @@ def alive(pid, start):
     """pid still runs and is the same process (not a reused pid)."""
     t = proc_table().get(pid)
     return t is not None and t[1] == start
+
+
+def descendants(pid):
+    """Every pid below pid (children, their children, ...)."""
+    return list(descendants_started(pid))
 
 
 def comm(pid):
@@ -219,12 +256,18 @@ class Replica:
                 return float(val)
         return None
 
+    def logged_text(self, needle):
+        """Raw log lines (JSON or not) that contain needle."""
+        with open(self.log_path, "rb") as f:
+            return [l for l in f.read().decode(errors="replace").splitlines()
+                    if needle in l]
+
     def leading(self):
         return self.metric("stable_egressd_leader") == 1
 
     def workers(self):
-        """{comm: pid} of the processes below the supervisor: the workers
-        and, where there is one, the spawner between them."""
+        """{comm: pid} of the whole tree below the supervisor: the
+        spawner and the workers it started."""
         if self.proc.poll() is not None:
             return {}
         return {comm(p): p for p in descendants(self.pid)}
@@ -234,7 +277,7 @@ class Replica:
         check they ended with it (a SIGKILLed supervisor's children are
         reparented and no longer found below it)."""
         if self.proc.poll() is None:
-            for p, start in descendants(self.pid).items():
+            for p, start in descendants_started(self.pid).items():
                 self.seen[p] = (start, comm(p))
 
     def sig(self, sig):
@@ -260,7 +303,7 @@ class Cluster:
 
     def __init__(self, nodes=NODES, action_seconds=0.5, lease=(4, 3, 1),
                  grace="2s", start_labelled="node-a", fip_on="node-a",
-                 tls=False):
+                 tls=False, hcloud_args=()):
         self.dir = tempfile.mkdtemp(prefix="se-e2e-")
         self.lease_timing = lease
         self.grace = grace
@@ -275,7 +318,7 @@ class Cluster:
         hargs = ["hcloud.py", "--dir", hd, "--action-seconds", str(action_seconds)]
         if tls:
             hargs.append("--tls")
-        self._start_fake(hargs, hd)
+        self._start_fake(hargs + list(hcloud_args), hd)
         self.kdir, self.hdir = kd, hd
         self.kadmin = self._read(kd, "admin-url")
         self.hadmin = self._read(hd, "admin-url")
@@ -286,6 +329,7 @@ class Cluster:
             self.add_node(n, "127.0.0.%d" % (11 + i), labelled=(n == start_labelled))
         if fip_on:
             self.put_fip(fip_on)
+        grant(self.dir)
 
     # ---- fakes -----------------------------------------------------------
     def _start_fake(self, argv, d):
@@ -385,7 +429,7 @@ class Cluster:
              "--leader-elect-retry-period=%ss" % rp,
              "--leader-elect-resource-namespace=default",
              "--prepared-pod-label=", "--resync-interval=5s",
-             "--identity=" + name, "--log-level=debug"]
+             "--identity=" + name, "--log-level=debug"] + user_flags()
         if self.tls:
             f.append("--hcloud-ca-file=" + os.path.join(self.hdir, "ca.pem"))
         return f

@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_controller as tc  # noqa: E402
-from harness import CAND, SERVER_IDS, TEST_BIN, alive, descendants  # noqa: E402
+from harness import CAND, SERVER_IDS, TEST_BIN, alive, descendants_started  # noqa: E402
 
 MIB_NODES = 150     # more nodes than one list page (KUBE_PAGE_LIMIT 100)
 
@@ -33,7 +33,7 @@ class InFlight(tc.Base):
         a, b = self.two()
         self.fail_node("node-a")
         self.wait(lambda: self.assigns(), 10, "no assign POST")
-        tree = descendants(a.pid)
+        tree = descendants_started(a.pid)
         self.assertTrue(tree, "no workers below the leader")
         a.sig(signal.SIGKILL)
         self.wait(lambda: not any(alive(p, s) for p, s in tree.items()), 5,

@@ -14,7 +14,7 @@ Command line
 ------------
     python3 tests/fakes/hcloud.py --dir DIR [--tls] [--action-seconds S]
                                   [--rate-limit N] [--port P] [--admin-port P]
-                                  [--verbose]
+                                  [--on-assign CMD] [--verbose]
 
 Writes, each atomically (temporary file + rename), in this order:
     DIR/ca.pem      (with --tls) CA certificate that signed the server certificate
@@ -24,6 +24,13 @@ Writes, each atomically (temporary file + rename), in this order:
     DIR/admin-url   plain-HTTP admin base URL, e.g. http://127.0.0.1:PORT/__fake
     DIR/ready       written last (contains the pid); removed again on exit
 Runs until SIGTERM or SIGINT, then exits 0.
+With --on-assign, CMD (split like a shell word list) runs with three more
+arguments, the Floating IP's address, its server id and that server's public
+IPv4 (the last two empty when unassigned), once per Floating IP at start and
+again whenever its server changes: within 20 ms of an action's end on the fake
+clock, even when no request comes in, as Hetzner's network starts routing the
+address to the new server when the action completes (`make drill` moves the
+route of its provider router this way).
 
 Library use
 -----------
@@ -212,6 +219,7 @@ import math
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -2033,6 +2041,24 @@ def _write_atomic(path, text):
     os.replace(tmp, path)
 
 
+def _follow_assignments(fake, command, stop):
+    """--on-assign: run command for each Floating IP whose server changed."""
+    seen = {}
+    while not stop.wait(0.02):
+        with fake._lock:
+            fake._settle(fake.now())
+            now = {}
+            for f in fake._fips.values():
+                srv = fake._servers.get(f["server"])
+                ipv4 = srv["ipv4"]["ip"] if srv and srv["ipv4"] else ""
+                now[f["ip"]] = ("" if f["server"] is None else str(f["server"]), ipv4)
+        for ip, where in sorted(now.items()):
+            if seen.get(ip) != where:
+                subprocess.run(command + [ip, where[0], where[1]], stdin=subprocess.DEVNULL,
+                               timeout=10, check=False)
+        seen = now
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Fake Hetzner Cloud API for tests.")
     parser.add_argument("--dir", required=True, help="directory for endpoint, token, ...")
@@ -2044,6 +2070,8 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=0, help="API port (default: any)")
     parser.add_argument("--admin-port", type=int, default=0, help="admin port (default: any)")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--on-assign", metavar="CMD",
+                        help="run CMD IP SERVER_ID SERVER_IPV4 when a Floating IP moves")
     args = parser.parse_args(argv)
     os.makedirs(args.dir, exist_ok=True)
     ready = os.path.join(args.dir, "ready")
@@ -2068,6 +2096,9 @@ def main(argv=None):
         _write_atomic(os.path.join(args.dir, "endpoint"), fake.endpoint)
         _write_atomic(os.path.join(args.dir, "token"), fake.token)
         _write_atomic(os.path.join(args.dir, "admin-url"), fake.admin_url)
+        if args.on_assign:
+            threading.Thread(target=_follow_assignments, daemon=True,
+                             args=(fake, shlex.split(args.on_assign), stop)).start()
         _write_atomic(ready, "%d\n" % os.getpid())
         if args.verbose:
             print("fake-hcloud: serving %s (admin %s)" % (fake.endpoint, fake.admin_url),

@@ -1048,6 +1048,39 @@ class CliTests(unittest.TestCase):
         self.assertEqual(self.get(admin_url + "/state")[2]["knobs"]["action_seconds"], 1.0)
         self.stop(proc, signal.SIGINT)
 
+    def test_on_assign_follows_the_action_end(self):
+        # The drill's provider router follows this hook: it must fire when the
+        # action ends on the fake clock, with no request to settle it.
+        out = tempfile.NamedTemporaryFile(delete=False)
+        out.close()
+        self.addCleanup(os.unlink, out.name)
+        hook = "sh -c 'echo \"$1 $2 $3\" >> %s' hook" % out.name
+        proc, d = self.start("--action-seconds", "0.5", "--on-assign", hook)
+        endpoint, token, _ = self.check_files(d, "http")
+
+        def lines():
+            with open(out.name) as f:
+                return f.read().splitlines()
+        deadline = time.monotonic() + 5
+        while len(lines()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn("203.0.113.10  ", lines())
+        req = urllib.request.Request(endpoint + "/floating_ips/%d/actions/assign" % FIP_V4,
+                                     data=json.dumps({"server": NODE_B}).encode(),
+                                     headers={"Authorization": "Bearer " + token,
+                                              "Content-Type": "application/json"})
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=5) as r:
+            self.assertEqual(r.status, 201)
+        moved = "203.0.113.10 %d 198.51.100.12" % NODE_B
+        time.sleep(0.3)
+        self.assertNotIn(moved, lines())
+        while moved not in lines() and time.monotonic() < t0 + 5:
+            time.sleep(0.01)
+        self.assertIn(moved, lines())
+        self.assertLess(time.monotonic() - t0, 0.5 + 0.3)
+        self.stop(proc, signal.SIGTERM)
+
 
 if __name__ == "__main__":
     unittest.main()
