@@ -97,16 +97,16 @@ args_rules(scmp_filter_ctx ctx)
 
 	/* F_DUPFD is 0 and F_GETFD..F_SETFL are 1..4: everything else
 	 * (F_SETOWN, F_SETSIG, F_SETLEASE, F_DUPFD_CLOEXEC, ...) is out. */
-	if ((r = add(ctx, kill, SCMP_SYS(kill), SCMP_A0(SCMP_CMP_NE, self))) !=
-		0 ||
+	if ((r = add(ctx, kill, SCMP_SYS(kill),
+		 SCMP_A0(SCMP_CMP_NE, self, 0))) != 0 ||
 	    (r = add(ctx, kill, SCMP_SYS(tgkill),
-		 SCMP_A0(SCMP_CMP_NE, self))) != 0 ||
+		 SCMP_A0(SCMP_CMP_NE, self, 0))) != 0 ||
 	    (r = add(ctx, kill, SCMP_SYS(fcntl),
-		 SCMP_A1(SCMP_CMP_EQ, F_DUPFD))) != 0 ||
+		 SCMP_A1(SCMP_CMP_EQ, F_DUPFD, 0))) != 0 ||
 	    (r = add(ctx, kill, SCMP_SYS(fcntl),
-		 SCMP_A1(SCMP_CMP_GT, F_SETFL))) != 0 ||
+		 SCMP_A1(SCMP_CMP_GT, F_SETFL, 0))) != 0 ||
 	    (r = seccomp_rule_add(ctx, kill, SCMP_SYS(fcntl), 2,
-		 SCMP_A1(SCMP_CMP_EQ, F_SETFL),
+		 SCMP_A1(SCMP_CMP_EQ, F_SETFL, 0),
 		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, O_ASYNC))) != 0 ||
 	    (r = add(ctx, perm, SCMP_SYS(mmap),
 		 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))) != 0 ||
