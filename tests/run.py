@@ -36,6 +36,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import unittest
@@ -251,11 +252,50 @@ def python_jobs():
     j = py_job("project e2e, ASan+UBSan daemon", "tests/e2e/test_controller.py",
                "asan-daemon/tests/e2e/test_controller.py",
                dict(SAN_ENV, SE_DAEMON_BIN=ASAN_DAEMON))
+    why = asan_daemon_starts()
     if not os.access(ASAN_DAEMON, os.X_OK):
         j.argv = None
         j.results.append((j.name, "fail", "build/asan/stable-egressd not built"))
+    elif why:
+        # A configuration that cannot run at all is one skip, which only
+        # tests/skips can excuse; it runs again by itself once it starts.
+        j.argv = None
+        j.results.append((j.name, "skip", why))
     jobs.append(j)
     return jobs
+
+
+def asan_daemon_starts():
+    """None when the ASan+UBSan daemon passes --check-config (workers
+    started and stopped), else its first error line."""
+    if not os.access(ASAN_DAEMON, os.X_OK):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        tok, kc = os.path.join(d, "token"), os.path.join(d, "kubeconfig")
+        with open(tok, "w") as f:
+            f.write("stand-in\n")
+        with open(kc, "w") as f:
+            f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n"
+                    "  cluster:\n    server: https://127.0.0.1:1\nusers:\n"
+                    "- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n"
+                    "  context:\n    cluster: c\n    user: u\n"
+                    "current-context: x\n")
+        os.chmod(d, 0o755)
+        for path in (tok, kc):
+            os.chmod(path, 0o644)
+        argv = [ASAN_DAEMON, "--floating-ip-name=egress-v4",
+                "--hcloud-token-path=" + tok, "--kubeconfig=" + kc,
+                "--leader-elect-resource-namespace=default", "--check-config"]
+        if os.geteuid() == 0:
+            argv.append("--user=nobody")
+        p = subprocess.run(argv, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                           env=dict(os.environ, **SAN_ENV), timeout=60)
+    if p.returncode == 0:
+        return None
+    err = p.stderr.decode(errors="replace").strip().splitlines()
+    return "cannot start: --check-config exited %d: %s" % (
+        p.returncode, err[0] if err else "")
 
 
 def parse_drill(job, out, rc):

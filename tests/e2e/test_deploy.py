@@ -795,12 +795,18 @@ class Arguments(unittest.TestCase):
                         "    token: stand-in\ncontexts:\n- name: x\n"
                         "  context:\n    cluster: c\n    user: u\n"
                         "current-context: x\n")
+            os.chmod(d, 0o755)      # readable by --user=nobody
+            for path in (tok, kc):
+                os.chmod(path, 0o644)
             env = {k: v for k, v in os.environ.items()
                    if k not in ("KUBECONFIG", "HCLOUD_ENDPOINT")}
             env["POD_NAMESPACE"] = NS
             p = subprocess.run(
                 [BIN] + args + ["--hcloud-token-path=" + tok,
-                                "--kubeconfig=" + kc, "--check-config"],
+                                "--kubeconfig=" + kc, "--check-config"] +
+                # The container runs as a non-root user; as root the
+                # daemon needs --user (the stand-in files are readable).
+                (["--user=nobody"] if os.geteuid() == 0 else []),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20,
                 stdin=subprocess.DEVNULL, env=env)
         out, err = p.stdout.decode(), p.stderr.decode(errors="replace")
