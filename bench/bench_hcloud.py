@@ -22,6 +22,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fakes"))
 
 from hcloud import FakeHcloud  # noqa: E402
 from peer import RESULTS, Peer  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from goal import goal  # noqa: E402
 
 BIN = os.environ.get("STABLE_EGRESSD_BIN", os.path.join(ROOT, "build", "stable-egressd"))
 NODE_A, NODE_B = 2**40 + 1, 2**40 + 2
@@ -123,6 +125,8 @@ def main():
             " ".join("%.2f" % p for p in polls), "yes" if ok else "NO"))
     print("goal: <= %d requests and late <= max(10 %%, 500 ms): %s (worst %d requests)"
           % (GOAL_REQUESTS, "met" if all_ok else "NOT met", worst_req))
+    goal("hcloud failover requests, worst of %d lengths" % len(DURATIONS),
+         "%d" % worst_req, "<= %d, late <= max(10 %%, 500 ms)" % GOAL_REQUESTS, all_ok)
     print()
     m_http = w.memory()
     w.close()
@@ -143,6 +147,8 @@ def main():
         print("%-8s %18d %10d %10d  %s" % (
             name, m["Private_Dirty"], m["Rss"], m["Pss"],
             "met" if m["Private_Dirty"] < 3 * 1024 else "NOT met"))
+        goal("hcloud worker Private_Dirty, %s" % name, "%d kB" % m["Private_Dirty"],
+             "< 3072 kB", m["Private_Dirty"] < 3 * 1024)
     return 0
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from goal import goal  # noqa: E402
 from harness import BIN, Cluster  # noqa: E402
 
 
@@ -62,6 +64,11 @@ def main():
                                                   min(up) * 1e3, max(up) * 1e3))
         print("--check-config (start, HELLO from all, orderly stop), 20 runs: "
               "median %.1f ms" % (statistics.median(chk) * 1e3))
+        goal("start -> workers answering, median of %d" % len(up),
+             "%.1f ms" % (statistics.median(up) * 1e3), "< 20 ms",
+             len(up) == 20 and statistics.median(up) < 0.020)
+        goal("--check-config, max of 20", "%.1f ms" % (max(chk) * 1e3), "<= 2 s",
+             max(chk) <= 2.0)
     finally:
         c.close()
     return 0

@@ -257,7 +257,13 @@ const struct sandbox_policy *hc_sandbox_policy(void);
 
 /* An assign whose action still runs this long after it was accepted
  * is answered RES_UNKNOWN: the supervisor re-reads the truth. */
+#ifdef SE_TEST_HOOKS
+/* Test builds only: the worker argument test_assign_deadline_ms sets it. */
+extern int64_t hc_test_assign_deadline_ms;
+#define HC_ASSIGN_DEADLINE_MS hc_test_assign_deadline_ms
+#else
 #define HC_ASSIGN_DEADLINE_MS 60000
+#endif
 
 enum hc_op_kind {
 	HC_OP_NONE = 0,

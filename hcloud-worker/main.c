@@ -107,6 +107,10 @@ parse_args(int argc, char **argv, struct hc_args *a, char *err, size_t errlen)
 	a->ca_file = str_arg(argc, argv, "ca_file");
 	a->fips = str_arg(argc, argv, "fips");
 	a->server_selector = str_arg(argc, argv, "server_selector");
+#ifdef SE_TEST_HOOKS
+	if ((v = str_arg(argc, argv, "test_assign_deadline_ms")) != NULL)
+		hc_test_assign_deadline_ms = strtoll(v, NULL, 10);
+#endif
 	if (a->token_path == NULL || a->token_path[0] == '\0' ||
 	    a->endpoint == NULL || a->endpoint[0] == '\0') {
 		str_line(err, errlen,

@@ -29,14 +29,24 @@
  */
 static const int64_t poll_ms[] = { 1250, 2250, 5250, 10500, 21000, 52500 };
 
+#ifdef SE_TEST_HOOKS
+int64_t hc_test_assign_deadline_ms = 60000;
+#endif
+
 int64_t
 hc_poll_at(unsigned k)
 {
 	const unsigned n = sizeof(poll_ms) / sizeof(poll_ms[0]);
+	unsigned before;
 
-	if (k < n)
+	/* The polls due before the deadline (all of them unless a test
+	 * build shortened it), then the deadline itself. */
+	for (before = 0; before < n && poll_ms[before] < HC_ASSIGN_DEADLINE_MS;
+	     before++)
+		;
+	if (k < before)
 		return poll_ms[k];
-	if (k == n)
+	if (k == before)
 		return HC_ASSIGN_DEADLINE_MS;
 	return -1;
 }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -219,6 +220,18 @@ args_hcloud(const struct cfg *c, struct cfg_worker_args *a, size_t *used)
 	    add(a, used, "fips", fips) == -1 ||
 	    add(a, used, "server_selector", c->hcloud_server_selector) == -1)
 		return -1;
+#ifdef SE_TEST_HOOKS
+	/* Test builds only: a shorter assign deadline, so a test reaches
+	 * the unknown result in seconds instead of a minute. */
+	{
+		const char *d =
+		    getenv("STABLE_EGRESSD_TEST_ASSIGN_DEADLINE_MS");
+
+		if (d != NULL &&
+		    add(a, used, "test_assign_deadline_ms", d) == -1)
+			return -1;
+	}
+#endif
 	return 0;
 }
 

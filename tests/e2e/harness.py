@@ -24,7 +24,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "build", "stable-egressd")
+# SE_DAEMON_BIN: another build of the daemon (tests/run.py runs the
+# controller suite once more against the ASan+UBSan one).
+BIN = os.environ.get("SE_DAEMON_BIN") or os.path.join(ROOT, "build", "stable-egressd")
 TEST_BIN = os.path.join(ROOT, "build", "test", "stable-egressd")
 FAKES = os.path.join(ROOT, "tests", "fakes")
 CAND = ("tuist.dev/stable-egress-candidate", "server")
@@ -104,7 +106,12 @@ def proc_status(pid):
 
 def children(pid):
     """pids whose parent is pid (read from /proc, no ps)."""
-    kids = []
+    return [p for p, (pp, _) in proc_table().items() if pp == pid]
+
+
+def proc_table():
+    """{pid: (ppid, start time)} of every process, from /proc."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -114,19 +121,43 @@ def children(pid):
         except OSError:
             continue
         fields = st[st.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            kids.append(int(d))
-    return kids
+        out[int(d)] = (int(fields[1]), int(fields[19]))
+    return out
+
+
+def descendants_started(pid, table=None):
+    """{pid: start time} of every process below pid (the spawner and the
+    workers), found by parent pid, never by name; the start time tells a
+    reused pid from the process seen."""
+    table = table or proc_table()
+    kids = {}
+    for p, (pp, _) in table.items():
+        kids.setdefault(pp, []).append(p)
+    out, todo = {}, [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out[k] = table[k][1]
+                todo.append(k)
+    return out
+
+
+def alive(pid, start):
+    """pid still runs and is the same process (not a reused pid).  A
+    zombie has ended: where the harness runs as a pid namespace's init
+    (the drill), nobody reaps the orphans but the harness's own process."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    fields = st[st.rfind(")") + 2:].split()
+    return fields[0] not in ("Z", "X") and int(fields[19]) == start
 
 
 def descendants(pid):
     """Every pid below pid (children, their children, ...)."""
-    out, todo = [], [pid]
-    while todo:
-        kids = children(todo.pop())
-        out += kids
-        todo += kids
-    return out
+    return list(descendants_started(pid))
 
 
 def comm(pid):
@@ -192,6 +223,7 @@ class Replica:
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
                                      stdin=subprocess.DEVNULL, env=e)
         self.pid = self.proc.pid
+        self.seen = {}          # pid -> (start time, comm) below it
 
     def lines(self):
         out = []
@@ -243,13 +275,25 @@ class Replica:
     def workers(self):
         """{comm: pid} of the whole tree below the supervisor: the
         spawner and the workers it started."""
+        if self.proc.poll() is not None:
+            return {}
         return {comm(p): p for p in descendants(self.pid)}
+
+    def track(self):
+        """Remember the processes below the supervisor so close() can
+        check they ended with it (a SIGKILLed supervisor's children are
+        reparented and no longer found below it)."""
+        if self.proc.poll() is None:
+            for p, start in descendants_started(self.pid).items():
+                self.seen[p] = (start, comm(p))
 
     def sig(self, sig):
         if self.proc.poll() is None:
+            self.track()
             os.kill(self.pid, sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
+        self.track()
         if self.proc.poll() is None:
             os.kill(self.pid, sig)
             try:
@@ -296,9 +340,10 @@ class Cluster:
 
     # ---- fakes -----------------------------------------------------------
     def _start_fake(self, argv, d):
-        p = subprocess.Popen([sys.executable, os.path.join(FAKES, argv[0])] + argv[1:],
-                             stdout=open(os.path.join(d, "fake.log"), "wb"),
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(os.path.join(d, "fake.log"), "wb") as log:
+            p = subprocess.Popen([sys.executable, os.path.join(FAKES, argv[0])] + argv[1:],
+                                 stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
         self.procs.append(p)
         wait_file(os.path.join(d, "ready"), 30, p)
 
@@ -414,15 +459,29 @@ class Cluster:
         return None
 
     def secrets_in_logs(self):
-        """Names of the logs (replicas' and fakes') that contain either
-        token: never a secret in a log line."""
-        toks = [open(os.path.join(d, "token"), "rb").read().strip()
-                for d in (self.kdir, self.hdir)]
+        """Names of the logs (replicas' and fakes' output, and the fakes'
+        request logs) that contain either token: never a secret in a log
+        line."""
+        toks = []
+        for d in (self.kdir, self.hdir):
+            with open(os.path.join(d, "token"), "rb") as f:
+                toks.append(f.read().strip())
+        logs = [(r.name, r.log_path) for r in self.replicas]
+        logs += [("kube fake", os.path.join(self.kdir, "fake.log")),
+                 ("hcloud fake", os.path.join(self.hdir, "fake.log"))]
         bad = []
-        for r in self.replicas:
-            with open(r.log_path, "rb") as f:
-                data = f.read()
-            bad += [r.name for t in toks if t and t in data]
+        for name, path in logs:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            bad += [name for t in toks if t and t in data]
+        if all(p.poll() is None for p in self.procs):
+            for name, get in (("kube fake requests", self.kube_requests),
+                              ("hcloud fake requests", self.hc_requests)):
+                data = json.dumps(get()).encode()
+                bad += [name for t in toks if t and t in data]
         return bad
 
     @staticmethod
@@ -436,9 +495,38 @@ class Cluster:
                 return v
             time.sleep(step)
 
+    def leftovers(self, timeout=5):
+        """Processes below any replica (workers, spawner) still running
+        once it stopped, after a short wait: each ends with its
+        supervisor."""
+        seen = {}
+        for r in self.replicas:
+            seen.update({p: (v[0], v[1], r.name) for p, v in r.seen.items()})
+        end = time.monotonic() + timeout
+        while True:
+            left = {p: v for p, v in seen.items() if alive(p, v[0])}
+            if not left or time.monotonic() >= end:
+                return left
+            time.sleep(0.05)
+
     def close(self):
+        """Stops everything; then fails (AssertionError) when a worker or
+        spawner outlived its supervisor or a token reached a log."""
+        problems = []
+        try:
+            leaked = self.secrets_in_logs()
+            if leaked:
+                problems.append("a token reached a log: %s" % leaked)
+        except Exception as e:      # a fake already gone: checked below
+            problems.append("token check failed: %r" % e)
         for r in self.replicas:
             r.stop(signal.SIGKILL if r.proc.poll() is None else signal.SIGTERM)
+        left = self.leftovers()
+        for p, (start, name, rname) in left.items():
+            problems.append("%s (pid %d, of %s) still running after its "
+                            "supervisor stopped" % (name, p, rname))
+            if alive(p, start):
+                os.kill(p, signal.SIGKILL)      # ours: started below r
         for h in self.health.values():
             h.stop()
         for p in self.procs:
@@ -449,8 +537,10 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        if os.environ.get("SE_KEEP_E2E") is None:
+        if os.environ.get("SE_KEEP_E2E") is None and not problems:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if problems:
+            raise AssertionError("; ".join(problems) + " (kept %s)" % self.dir)
 
     def __enter__(self):
         return self

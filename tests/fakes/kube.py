@@ -92,7 +92,7 @@ failure comes back with the API's status code and Status body.
          {"gone_next_watch": N} next N watch requests get 200 + ERROR 410
          {"fail": {"count": N, "path": "regex searched in path?query",
                    "method": "PATCH",
-                   "mode": "500|503|429|garbage|truncated|slow",
+                   "mode": "500|503|429|410|garbage|truncated|slow",
                    "retry_after": 1, "delay": 5}}
                                next N matching API requests fail that way:
                                429 = plain text + Retry-After (API Priority
@@ -105,6 +105,10 @@ failure comes back with the API's status code and Status body.
          {"stall_watches": true|false}  watches send nothing (not even
                                bookmarks or their end) until cleared, then
                                go on where they were
+         {"partial_watches": true|false}  every watch (open or new) sends
+                               the start of an event and then one more
+                               byte of it every 0.5 s, never a newline,
+                               until cleared (then it is dropped)
          {"split_chunks": true|false}   write every watch chunk in small
                                pieces, so events straddle reads
          {"expire_continue": true}      outstanding continue tokens -> 410
@@ -2655,12 +2659,16 @@ class ApiHandler(BaseHandler):
         deadline = time.monotonic() + timeout
         next_bm = time.monotonic() + fake.bookmark_interval
         while True:
+            if fake.partial_watches:
+                return self.trickle()
+            changes = []
             with store.cond:
                 while True:
                     now = time.monotonic()
                     if self.peer_gone():
                         self.closing = "gone"
-                    if fake.stopped.is_set() or self.closing:
+                    if fake.stopped.is_set() or self.closing or \
+                            fake.partial_watches:
                         break
                     if fake.stall_watches:
                         store.cond.wait(0.2)
@@ -2702,6 +2710,21 @@ class ApiHandler(BaseHandler):
                 return None
             if ending:
                 return self.end_chunks()
+
+    def trickle(self):
+        """partial_watches: half an event, then a byte every 0.5 s of a
+        line that never ends, while the client stays and the fault is
+        on; then the connection is dropped (the stream is spoilt)."""
+        fake = self.server.fake
+        if not self.write_chunk(b'{"type":"MODIFIED","object":{"kind":"Node",'
+                                b'"metadata":{"name":"'):
+            return None
+        while fake.partial_watches and not fake.stopped.is_set() and \
+                not self.closing and not self.peer_gone():
+            time.sleep(0.5)
+            if not self.write_chunk(b"x"):
+                return None
+        return self.drop()
 
     def peer_gone(self):
         """True once the client closed its side: a watch client sends
@@ -2785,6 +2808,12 @@ def fault_response(fault):
             "handle the request (fault injected)",
             {"retryAfterSeconds": int(retry)}).status(),
             headers={"Retry-After": retry})
+    if mode == "410":
+        # What an expired continue token or a compacted resourceVersion
+        # gets from the API server.
+        return Response(410, ApiError(
+            410, "Expired", "The provided continue parameter is too old to "
+            "display a consistent list result (fault injected)").status())
     if mode == "garbage":
         return Response(200, b"<html><body>502 Bad Gateway</body></html>\n"
                         b"\x00\xff not json {", "application/json")
@@ -2888,6 +2917,7 @@ class FakeKube:
         self.gone_watches = 0
         self.stall_watches = False
         self.split_chunks = False
+        self.partial_watches = False
         self.requests = collections.deque(maxlen=100000)
         self.seq = 0
         self.conns = set()
@@ -3054,7 +3084,7 @@ class FakeKube:
             if spec.get("fail"):
                 rule = dict(spec["fail"])
                 rule["mode"] = str(rule.get("mode", "500"))
-                if rule["mode"] not in ("500", "503", "429", "garbage",
+                if rule["mode"] not in ("500", "503", "429", "410", "garbage",
                                         "truncated", "slow"):
                     raise AdminError(400, "unknown mode " + rule["mode"])
                 rule["count"] = int(rule.get("count", 1))
@@ -3065,6 +3095,8 @@ class FakeKube:
                 self.stall_watches = bool(spec["stall_watches"])
             if "split_chunks" in spec:
                 self.split_chunks = bool(spec["split_chunks"])
+            if "partial_watches" in spec:
+                self.partial_watches = bool(spec["partial_watches"])
         if spec.get("close_watches"):
             self.close_watches("clean" if spec["close_watches"] == "clean"
                                else "drop")
@@ -3082,6 +3114,7 @@ class FakeKube:
             self.gone_watches = 0
             self.stall_watches = False
             self.split_chunks = False
+        self.partial_watches = False
         with self.store.cond:
             self.store.cond.notify_all()
         return self.faults()
@@ -3091,7 +3124,8 @@ class FakeKube:
             return {"fail": [dict(r) for r in self.fail_rules],
                     "gone_next_watch": self.gone_watches,
                     "stall_watches": self.stall_watches,
-                    "split_chunks": self.split_chunks}
+                    "split_chunks": self.split_chunks,
+                    "partial_watches": self.partial_watches}
 
     def take_fault(self, method, target):
         with self.lock:

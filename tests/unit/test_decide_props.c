@@ -1,4 +1,7 @@
-/* test_decide_props.c: decide() checked over exhaustive and random worlds */
+/* test_decide_props.c: decide() checked over exhaustive and random worlds,
+ * and named situations decided by hand (grace boundaries, backoff, the 4xx
+ * skip, busy and unknown primaries, label-holder, strip cut-off,
+ * additional Floating IPs) */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -219,6 +222,28 @@ check_label_walk(const struct world *w, const struct plan *p)
 }
 
 /*
+ * The test's own classification of a node from the facts the world
+ * recorded (DESIGN.md's words, not decide.c's functions): fit as a
+ * labelled node, eligible as a candidate (with the 4xx skip).
+ */
+static int
+t_fit(const struct decide_cfg *cfg, const struct world_node *n)
+{
+	return !n->unschedulable && !n->deleting &&
+	    n->probe != WORLD_PROBE_FAILING &&
+	    (!cfg->prepared_gate || n->ready_pods > 0);
+}
+
+static int
+t_elig(const struct decide_cfg *cfg, const struct world_node *n, int64_t now)
+{
+	return n->candidate && n->ready && !n->unschedulable && !n->deleting &&
+	    n->server_id != 0 && n->probe == WORLD_PROBE_OK &&
+	    (!cfg->prepared_gate || n->ready_pods > 0) &&
+	    !(n->refused && now < n->refused_at + cfg->refusal_skip_ms);
+}
+
+/*
  * Properties (c), (d), (e) and the shape of a plan: REREAD alone, else
  * strips, then at most one ASSIGN, one SET_LABEL, then additional ones.
  */
@@ -234,11 +259,11 @@ check_plan_shape(const struct world *w, const struct decide_cfg *cfg,
 		int holds = w->fip[0].server_id != 0 &&
 		    n->server_id == w->fip[0].server_id;
 
-		if (n->labelled && decide_node_fit(cfg, n, now)) {
+		if (n->labelled && t_fit(cfg, n)) {
 			fit_holder |= holds;
 			fit_elsewhere |= !holds;
 		}
-		elig_holder |= holds && decide_node_eligible(cfg, n, now);
+		elig_holder |= holds && t_elig(cfg, n, now);
 	}
 	for (i = 0; i < p->n_steps; i++) {
 		static const size_t order[] = { 0, 2, 1, 3, 4 };
@@ -963,6 +988,305 @@ test_exhaustive_three_nodes(void **state)
 	    &st, &t0);
 }
 
+/* ---- named situations, each decided by hand ---- */
+
+#define GRACE (90 * SEC)
+#define UGRACE (300 * SEC)
+
+static struct allowlist add_al; /* --additional-egress-ip-allowlist */
+
+/* A Ready, schedulable candidate on server sid, probed fine at T0 - 1 s. */
+static void
+s_node(struct world *w, const char *name, uint64_t sid, int lab)
+{
+	struct world_node_facts f = { name, sid, "10.0.0.1", "", 1, 0, 0, 1,
+		lab };
+
+	assert_int_equal(world_node_upsert(w, &f, T0 - 1000 * SEC), 0);
+	world_probe_result(w, name, 1, T0 - SEC);
+}
+
+/* The defaults, without the prepared gate unless a test turns it on. */
+static void
+s_cfg(struct decide_cfg *cfg)
+{
+	decide_cfg_defaults(cfg);
+	cfg->prepared_gate = 0;
+}
+
+static struct world *
+s_world(uint64_t primary_on)
+{
+	struct world *w = world_new();
+
+	assert_non_null(w);
+	world_fip_set(w, 0, 7, IN_IP, 0, primary_on, 0, &al, T0 - SEC);
+	return w;
+}
+
+/*
+ * The usual start: defaults without the gate, primary on server 1 of
+ * labelled node a, candidate b on server 2; a failing for a whole grace
+ * when failing is set.
+ */
+static struct world *
+s_pair(struct decide_cfg *cfg, int failing)
+{
+	struct world *w = s_world(1);
+
+	s_cfg(cfg);
+	s_node(w, "a", 1, 1);
+	s_node(w, "b", 2, 0);
+	if (failing)
+		world_probe_result(w, "a", 0, T0 - GRACE);
+	return w;
+}
+
+/*
+ * The whole answer: outcome, gateway, holder, the class of the reason
+ * (a phrase it must contain) and every step, additional ones included.
+ */
+static void
+expect(const struct world *w, const struct decide_cfg *cfg, int64_t now,
+    enum decide_outcome o, const char *gw, const char *holder, const char *why,
+    const char *steps)
+{
+	struct plan p;
+	char got[4096];
+
+	assert_int_equal(decide(w, cfg, now, &p), 0);
+	render(&p, got, sizeof(got));
+	if (p.outcome != o || strcmp(p.gateway, gw) != 0 ||
+	    strcmp(p.holder, holder) != 0 || strstr(p.reason, why) == NULL ||
+	    strcmp(got, steps) != 0)
+		fail_msg("at T0%+lld: got %s gw \"%s\" holder \"%s\" [%s] "
+			 "\"%s\"; want %s gw \"%s\" holder \"%s\" [%s] \"%s\"",
+		    (long long)(now - T0), decide_outcome_name(p.outcome),
+		    p.gateway, p.holder, got, p.reason, decide_outcome_name(o),
+		    gw, holder, steps, why);
+}
+
+/*
+ * A grace at -1 ms, 0 and +1 ms from its end: the unhealthy one (a failing
+ * since T0 - 90 s) or, gate on, the unprepared one (a's pod gone since
+ * T0 - 5 min).  Holding before, moving from the very millisecond on.
+ */
+static void
+grace_boundary(int unprepared)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_pair(&cfg, 0);
+	const int64_t u = T0 - UGRACE;
+
+	if (unprepared) {
+		cfg.prepared_gate = 1;
+		assert_int_equal(world_pod_upsert(w, "p-a", "a", 1, u - SEC),
+		    0);
+		assert_int_equal(world_pod_upsert(w, "p-b", "b", 1, u - SEC),
+		    0);
+		world_pod_remove(w, "p-a", u);
+	} else {
+		world_probe_result(w, "a", 0, T0 - GRACE);
+		world_probe_result(w, "a", 0, T0 - 2); /* the same failure */
+	}
+	expect(w, &cfg, T0 - 1, DECIDE_HOLDING, "", "a", "grace", "");
+	assert_true(decide_next_deadline(w, &cfg, T0 - 1) == T0);
+	expect(w, &cfg, T0, DECIDE_MOVE, "b", "a", "move the primary to b",
+	    "S:a A:b L:b");
+	expect(w, &cfg, T0 + 1, DECIDE_MOVE, "b", "a", "move the primary to b",
+	    "S:a A:b L:b");
+	world_free(w);
+}
+
+static void
+test_grace_boundary(void **state)
+{
+	(void)state;
+	grace_boundary(0);
+}
+
+static void
+test_unprepared_grace_boundary(void **state)
+{
+	(void)state;
+	grace_boundary(1);
+}
+
+/* A candidate without an hcloud:// id is never chosen; a fit labelled
+ * node without one is adopted, never disturbed: nothing to do. */
+static void
+test_missing_server_ids(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_world(1);
+
+	(void)state;
+	s_cfg(&cfg);
+	s_node(w, "a", 1, 1);
+	s_node(w, "b", 0, 0);
+	s_node(w, "c", 3, 0);
+	world_probe_result(w, "a", 0, T0 - GRACE);
+	expect(w, &cfg, T0, DECIDE_MOVE, "c", "a", "move the primary to c",
+	    "S:a A:c L:c");
+	world_free(w);
+	w = s_world(0);
+	s_node(w, "a", 0, 1);
+	s_node(w, "b", 0, 0);
+	expect(w, &cfg, T0, DECIDE_NO_CANDIDATE, "", "",
+	    "a is fit and labelled but has no hcloud:// providerID", "");
+	world_free(w);
+}
+
+/* A failed assignment: re-read, label the real holder, then the target
+ * waits out its backoff (-1 ms, 0). */
+static void
+test_backoff_after_failure(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_pair(&cfg, 1);
+
+	(void)state;
+	set_label(w, "a", 0, T0); /* the move stripped it */
+	world_move_result(w, "b", WORLD_MOVE_FAILED, T0);
+	expect(w, &cfg, T0, DECIDE_REREAD, "", "", "the last assignment failed",
+	    "R");
+	world_fip_set(w, 0, 7, IN_IP, 0, 1, 0, &al, T0);
+	expect(w, &cfg, T0, DECIDE_LABEL_HOLDER, "", "a",
+	    "after the failed assignment label a", "L:a");
+	set_label(w, "a", 1, T0);
+	world_label_holder_done(w);
+	expect(w, &cfg, T0 + cfg.backoff_first_ms - 1, DECIDE_BACKOFF, "b", "a",
+	    "move to b retried in", "");
+	expect(w, &cfg, T0 + cfg.backoff_first_ms, DECIDE_MOVE, "b", "a",
+	    "move the primary to b", "S:a A:b L:b");
+	world_free(w);
+}
+
+/* A 4xx refusal skips the node for refusal_skip_ms; others go first. */
+static void
+test_refusal_skip(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_pair(&cfg, 0);
+
+	(void)state;
+	s_node(w, "c", 3, 0);
+	world_probe_result(w, "a", 0, T0 - GRACE);
+	world_move_result(w, "b", WORLD_MOVE_REFUSED, T0);
+	world_fip_set(w, 0, 7, IN_IP, 0, 1, 0, &al, T0);
+	world_label_holder_done(w);
+	expect(w, &cfg, T0 + 1, DECIDE_MOVE, "c", "a", "move the primary to c",
+	    "S:a A:c L:c");
+	expect(w, &cfg, T0 + cfg.refusal_skip_ms - 1, DECIDE_MOVE, "c", "a",
+	    "move the primary to c", "S:a A:c L:c");
+	expect(w, &cfg, T0 + cfg.refusal_skip_ms, DECIDE_MOVE, "b", "a",
+	    "move the primary to b", "S:a A:b L:b");
+	world_free(w);
+}
+
+/* Busy primary and an unknown result: re-read; the read decides. */
+static void
+test_busy_and_unknown(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_pair(&cfg, 0);
+
+	(void)state;
+	world_fip_set(w, 0, 7, IN_IP, 0, 1, 1, &al, T0);
+	expect(w, &cfg, T0, DECIDE_REREAD, "", "",
+	    "an action is running on the primary", "R");
+	world_fip_set(w, 0, 7, IN_IP, 0, 1, 0, &al, T0);
+	expect(w, &cfg, T0, DECIDE_STEADY, "a", "a", "a", "");
+	/* unknown: it did happen after all; the label follows the IP */
+	world_probe_result(w, "a", 0, T0 - GRACE);
+	set_label(w, "a", 0, T0);
+	world_move_result(w, "b", WORLD_MOVE_UNKNOWN, T0);
+	expect(w, &cfg, T0, DECIDE_REREAD, "", "", "result is unknown", "R");
+	world_fip_set(w, 0, 7, IN_IP, 0, 2, 0, &al, T0 + SEC);
+	expect(w, &cfg, T0 + SEC, DECIDE_LABEL_HOLDER, "", "b",
+	    "after the failed assignment label b", "L:b");
+	set_label(w, "b", 1, T0 + SEC);
+	world_label_holder_done(w);
+	expect(w, &cfg, T0 + SEC, DECIDE_STEADY, "b", "b", "b", "");
+	/* and when it did not happen and nobody holds it: no label */
+	world_move_result(w, "b", WORLD_MOVE_UNKNOWN, T0 + 2 * SEC);
+	world_fip_set(w, 0, 7, IN_IP, 0, 0, 0, &al, T0 + 2 * SEC);
+	expect(w, &cfg, T0 + 2 * SEC, DECIDE_LABEL_HOLDER, "", "",
+	    "no node holds the primary", "S:b");
+	world_free(w);
+}
+
+/* More labelled nodes than one plan strips: the first PLAN_STRIP_MAX by
+ * name, nothing else, more set; the next plan goes on. */
+static void
+test_more_labelled_than_a_plan(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_world(0);
+	struct plan p;
+	char name[24];
+	unsigned i;
+
+	(void)state;
+	s_cfg(&cfg);
+	for (i = 0; i < PLAN_STRIP_MAX + 6; i++) {
+		snprintf(name, sizeof(name), "n%03u", i);
+		s_node(w, name, 100 + i, 1);
+		world_probe_result(w, name, 0, T0 - GRACE);
+	}
+	s_node(w, "z", 2, 0);
+	assert_int_equal(decide(w, &cfg, T0, &p), 0);
+	assert_int_equal(p.outcome, DECIDE_MOVE);
+	assert_string_equal(p.gateway, "z");
+	assert_int_equal(p.more, 1);
+	assert_int_equal(p.n_steps, PLAN_STRIP_MAX);
+	for (i = 0; i < p.n_steps; i++) {
+		snprintf(name, sizeof(name), "n%03u", i);
+		assert_int_equal(p.steps[i].op, PLAN_STRIP_LABEL);
+		assert_string_equal(p.steps[i].node, name);
+	}
+	for (i = 0; i < PLAN_STRIP_MAX; i++)
+		set_label(w, p.steps[i].node, 0, T0);
+	expect(w, &cfg, T0, DECIDE_MOVE, "z", "", "move the primary to z",
+	    "S:n064 S:n065 S:n066 S:n067 S:n068 S:n069 A:z L:z");
+	world_free(w);
+}
+
+/* Additional Floating IPs: in their allowlist they follow, outside it
+ * they are refused, busy or in backoff they wait; the primary goes on. */
+static void
+test_additional_fips(void **state)
+{
+	struct decide_cfg cfg;
+	struct world *w = s_pair(&cfg, 0);
+	struct plan p;
+
+	(void)state;
+	cfg.n_additional = 3;
+	world_fip_set(w, 1, 8, "198.51.100.8", 0, 2, 0, &add_al, T0);
+	world_fip_set(w, 2, 9, OUT_IP, 0, 2, 0, &add_al, T0);
+	world_fip_set(w, 3, 10, "2001:db8:1:2::/64", 1, 0, 0, &add_al, T0);
+	expect(w, &cfg, T0, DECIDE_STEADY, "a", "a", "a", "X1:a X3:a");
+	assert_int_equal(decide(w, &cfg, T0, &p), 0);
+	assert_int_equal(p.fips_refused, 1u << 2);
+	assert_int_equal(p.fips_waiting, 0);
+	assert_true(p.steps[0].server_id == 1 && p.steps[1].server_id == 1);
+	/* busy, and in backoff after a failure */
+	world_fip_set(w, 1, 8, "198.51.100.8", 0, 2, 1, &add_al, T0);
+	world_additional_result(w, 3, 0, T0);
+	expect(w, &cfg, T0, DECIDE_STEADY, "a", "a", "a", "");
+	assert_int_equal(decide(w, &cfg, T0, &p), 0);
+	assert_int_equal(p.fips_waiting, (1u << 1) | (1u << 3));
+	expect(w, &cfg, T0 + cfg.backoff_first_ms, DECIDE_STEADY, "a", "a", "a",
+	    "X3:a");
+	/* a move carries them after the label */
+	world_fip_set(w, 1, 8, "198.51.100.8", 0, 2, 0, &add_al, T0);
+	world_probe_result(w, "a", 0, T0 - GRACE);
+	expect(w, &cfg, T0 + cfg.backoff_first_ms, DECIDE_MOVE, "b", "a",
+	    "move the primary to b", "S:a A:b L:b X3:b");
+	world_free(w);
+}
+
 int
 main(void)
 {
@@ -970,9 +1294,19 @@ main(void)
 		cmocka_unit_test(test_exhaustive_two_nodes),
 		cmocka_unit_test(test_exhaustive_three_nodes),
 		cmocka_unit_test(test_random_sequences),
+		cmocka_unit_test(test_grace_boundary),
+		cmocka_unit_test(test_unprepared_grace_boundary),
+		cmocka_unit_test(test_missing_server_ids),
+		cmocka_unit_test(test_backoff_after_failure),
+		cmocka_unit_test(test_refusal_skip),
+		cmocka_unit_test(test_busy_and_unknown),
+		cmocka_unit_test(test_more_labelled_than_a_plan),
+		cmocka_unit_test(test_additional_fips),
 	};
 
-	if (allowlist_parse(&al, "203.0.113.0/24", NULL, 0) != 0)
+	if (allowlist_parse(&al, "203.0.113.0/24", NULL, 0) != 0 ||
+	    allowlist_parse(&add_al, "198.51.100.8/32,2001:db8::/32", NULL,
+		0) != 0)
 		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
