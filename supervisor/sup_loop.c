@@ -263,6 +263,7 @@ setup_model(struct sup *s, int64_t now)
 	s->dcfg.unprepared_grace_ms = s->cfg->node_unprepared_grace_ms;
 	s->dcfg.prepared_gate = s->cfg->prepared_pod_label[0] != '\0';
 	s->dcfg.n_additional = (int)s->cfg->n_additional;
+	s->dcfg.additional_allowlist = &s->cfg->additional_allowlist;
 	s->elect_on = s->cfg->leader_elect;
 	if (s->elect_on)
 		elect_init(&s->elect, s->cfg->identity,

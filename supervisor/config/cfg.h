@@ -48,6 +48,9 @@ struct cfg {
 	char additional[CFG_ADDITIONAL_MAX][CFG_FIPNAME_MAX];
 	char allowlist_text[CFG_LIST_MAX]; /* as given */
 	struct allowlist allowlist; /* .set 0: no guard */
+	/* --additional-egress-ip-allowlist: the additional ones only */
+	char additional_allowlist_text[CFG_LIST_MAX];
+	struct allowlist additional_allowlist; /* .set 0: not checked */
 
 	/* Kubernetes */
 	char candidate_label[CFG_LABEL_MAX];

@@ -522,6 +522,14 @@ test_allowlist(void **state)
 	BAD("stable-egressd: --egress-ip-allowlist: bad", FIP,
 	    "--egress-ip-allowlist=x");
 	assert_null(strstr(err + 20, "--egress-ip-allowlist"));
+	/* the additional guard is its own flag, unset by default */
+	assert_int_equal(cfg->additional_allowlist.set, 0);
+	OK(FIP, "--additional-egress-ip-allowlist=198.51.100.0/24");
+	assert_int_equal(cfg->additional_allowlist.set, 1);
+	assert_int_equal(cfg->allowlist.set, 0);
+	BAD("stable-egressd: --additional-egress-ip-allowlist: bad entry "
+	    "\"nope\"",
+	    FIP, "--additional-egress-ip-allowlist=nope");
 }
 
 static void
