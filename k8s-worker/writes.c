@@ -418,8 +418,8 @@ event_done(struct kube_req *r)
 	if ((res == RES_NOT_FOUND || res == RES_FORBIDDEN) && !op->core) {
 		/* No events.k8s.io here, or RBAC grants only core events
 		 * (the reference chart): core/v1 now and from now on. */
-		log_info("events.k8s.io refused; using core/v1 events",
-		    "code", res == RES_FORBIDDEN ? "403" : "404", NULL);
+		log_info("events.k8s.io refused; using core/v1 events", "code",
+		    res == RES_FORBIDDEN ? "403" : "404", NULL);
 		c->events_core = 1;
 		c->nwrites--;
 		r->owner = NULL;
@@ -429,8 +429,8 @@ event_done(struct kube_req *r)
 	}
 	if (res == RES_FORBIDDEN) {
 		/* Never a forbidden write in a loop: wait for RBAC. */
-		log_warn("events forbidden by RBAC; none for 10 minutes",
-		    "err", err, NULL);
+		log_warn("events forbidden by RBAC; none for 10 minutes", "err",
+		    err, NULL);
 		c->events_denied_until = clock_ms() + EVENTS_DENIED_MS;
 	}
 	answer(c, op->ans, op->seq, res, r->code, ra, err, NULL);
