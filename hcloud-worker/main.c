@@ -493,6 +493,8 @@ hc_main(int fd, int argc, char **argv)
 	if (parse_args(argc, argv, &a, err, sizeof(err)) != 0)
 		return fatal_error(fd, err);
 	log_init("hcloud-worker", a.json, (enum log_level)a.level);
+	if (log_time_arg(argc, argv) == -1)
+		return fatal_error(fd, "hcloud-worker: bad log_time");
 	log_hold();
 	if (setup_process(fd) != 0) {
 		str_line(err, sizeof(err), "hcloud-worker: set-up: %s",

@@ -565,10 +565,10 @@ kube_main(int fd, int argc, char **argv)
 	log_hold();
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
 		fatal("fcntl");
-	if (json < 0 || level < 0)
+	if (json < 0 || level < 0 || log_time_arg(argc, argv) == -1)
 		return config_error(c,
-		    "k8s worker: bad log_format or "
-		    "log_level");
+		    "k8s worker: bad log_format, log_level or "
+		    "log_time");
 	if (args(c, argc, argv, err, sizeof(err)) == -1 ||
 	    load_auth(c, argc, argv, err, sizeof(err)) == -1)
 		return config_error(c, err);

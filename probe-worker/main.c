@@ -407,6 +407,11 @@ probe_main(int fd, int argc, char **argv)
 		return 2;
 	}
 	log_init("probe-worker", a.json, a.level);
+	if (log_time_arg(argc, argv) == -1) {
+		(void)hello(fd, HELLO_CONFIG, "probe-worker: bad log_time",
+		    pid);
+		return 2;
+	}
 	log_hold();
 	r = setup(&ctx, fd, &a, err, sizeof(err));
 	if (r == 0)

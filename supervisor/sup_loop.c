@@ -337,6 +337,7 @@ sup_main(int argc, char **argv)
 		break;
 	}
 	log_init("supervisor", cfg.log_json, cfg.log_level);
+	log_set_time(cfg.log_time);
 	log_hold();
 	sup.cfg = &cfg;
 	sup.started_at = clock_ms();

@@ -406,6 +406,7 @@ cfg_finish(struct cfg *c, char *err, size_t errlen)
 	if (lease_namespace(c, err, errlen) == -1 ||
 	    default_identity(c, err, errlen) == -1)
 		return -1;
+	cfg_zap_finish(c);
 	if (check_fips(c, err, errlen) == -1 ||
 	    check_lease(c, err, errlen) == -1)
 		return -1;

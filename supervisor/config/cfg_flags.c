@@ -555,6 +555,26 @@ const struct cfg_flag cfg_flags[] = {
 	    set_dur, show_dur, FIELD(resync_interval_ms), 1 },
 	{ "version", CFG_T_ACTION, CFG_F_NOFILE | CFG_F_NOPRINT, NULL, NULL,
 	    "print the version and exit", set_action, NULL, 0, 0, 0 },
+	/* controller-runtime's logging flags (the reference's), mapped */
+	{ "zap-devel", CFG_T_BOOL, CFG_F_NOPRINT, NULL, "false",
+	    "development logging: text, debug level and ISO 8601 times unless "
+	    "set otherwise",
+	    set_bool, show_bool, FIELD(zap_devel), 0 },
+	{ "zap-encoder", CFG_T_STR, CFG_F_NOPRINT, "json|console", NULL,
+	    "zap's name for --log-format: json, or console (= text)",
+	    cfg_set_zap_encoder, NULL, 0, 0, 0 },
+	{ "zap-log-level", CFG_T_STR, CFG_F_NOPRINT, "level", NULL,
+	    "zap's --log-level: debug, info, error, panic (= error) or an "
+	    "integer > 0 (= debug)",
+	    cfg_set_zap_level, NULL, 0, 0, 0 },
+	{ "zap-stacktrace-level", CFG_T_STR, CFG_F_NOPRINT, "level", NULL,
+	    "accepted for compatibility (info, error or panic); no stack "
+	    "traces are written",
+	    cfg_set_zap_stacktrace, NULL, 0, 0, 0 },
+	{ "zap-time-encoding", CFG_T_STR, 0, "encoding", NULL,
+	    "how \"ts\" is written: epoch (json default), millis, nanos, "
+	    "iso8601 (text default), rfc3339 or rfc3339nano",
+	    cfg_set_zap_time, cfg_show_zap_time, 0, 0, 0 },
 };
 
 const size_t cfg_nflags = sizeof(cfg_flags) / sizeof(cfg_flags[0]);
