@@ -778,9 +778,19 @@ class TestPods(FakeCase):
         self.fake.patch_pod("kube-system", "hc-1", {"ready": False})
         p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
         self.assertEqual(p["ready"], 0)
+
         self.fake.delete_pod("kube-system", "hc-1")
         w.expect(lambda f: f[0] == "MSG_KUBE_POD_DEL" and
                  f[2]["name"] == "hc-1", 5, "POD_DEL")
+        # terminating but still Ready: not prepared (as the reference)
+        self.fake.create_pod({"namespace": "kube-system", "name": "hc-2",
+                              "nodeName": "candidate-00001",
+                              "labels": dict([PREP]), "ready": True})
+        p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
+        self.assertEqual((p["name"], p["ready"]), ("hc-2", 1))
+        self.fake.patch_pod("kube-system", "hc-2", {"deleting": True})
+        p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
+        self.assertEqual((p["name"], p["ready"]), ("hc-2", 0))
 
 
 class TestBigPages(FakeCase):

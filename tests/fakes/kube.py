@@ -64,7 +64,10 @@ failure comes back with the API's status code and Status body.
   POST   /pods                 {"namespace" (default "default"), "name",
                                 "nodeName", "labels", "ready": bool,
                                 "phase" (default "Running"), "podIP"}
-  PATCH  /pods/{ns}/{name}     same fields, partial; labels merge as above
+  PATCH  /pods/{ns}/{name}     same fields, partial; labels merge as above;
+                               "deleting": true sets deletionTimestamp (a
+                               graceful delete the kubelet has not
+                               finished: the pod stays, still Ready)
   DELETE /pods/{ns}/{name}
   GET    /pods
   POST   /leases               a Lease object (metadata.namespace defaults to
@@ -1622,6 +1625,14 @@ def apply_pod_fields(data, fields):
     if "podIP" in fields:
         status["podIP"] = fields["podIP"]
         status["podIPs"] = [{"ip": fields["podIP"]}]
+    if fields.get("deleting") and not meta.get("deletionTimestamp"):
+        # A graceful delete: the pod stays, terminating, for its grace
+        # period (the kubelet has not confirmed yet); Ready is untouched.
+        # A finalizer stands in for the kubelet: DELETE then removes it.
+        meta["deletionTimestamp"] = now
+        meta["deletionGracePeriodSeconds"] = 30
+        meta["finalizers"] = meta.get("finalizers") or [
+            "example.com/fake-hold"]
     if "ready" in fields:
         ready = bool(fields["ready"])
         status["conditions"] = pod_conditions(ready, status.get("conditions"),
