@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "supervisor/config/cfg.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "sup.h"
@@ -208,6 +209,8 @@ fips_finished(struct sup *s, int ok, int64_t now)
 	if (c->running && c->wait_type == MSG_HC_FIPS_REQ) {
 		c->wait_seq = 0;
 		c->running = 0; /* a REREAD plan is one step */
+		metrics_reconcile_end(&s->m,
+		    ok ? RECONCILE_REQUEUE : RECONCILE_ERROR, now);
 	}
 }
 
@@ -296,8 +299,10 @@ plan_abort(struct sup *s, const char *why)
 {
 	struct ctl *c = &s->ctl;
 
-	if (c->running)
+	if (c->running) {
 		log_warn("plan stopped", "reason", why, NULL);
+		metrics_reconcile_end(&s->m, RECONCILE_ERROR, clock_ms());
+	}
 	c->running = 0;
 	c->wait_seq = 0;
 	c->dirty = 1;
@@ -311,6 +316,7 @@ plan_done(struct sup *s, int64_t now)
 
 	c->running = 0;
 	c->dirty = 1;
+	metrics_reconcile_end(&s->m, metrics_reconcile_result(&c->plan), now);
 	if (c->plan.outcome == DECIDE_LABEL_HOLDER)
 		world_label_holder_done(s->world);
 	if (c->plan.outcome != DECIDE_MOVE)
@@ -561,8 +567,12 @@ run_decide(struct sup *s, int64_t now)
 	if (decide(s->world, &s->dcfg, now, &c->plan) != 0)
 		return;
 	ctl_announce(s, &c->plan, now);
-	if (c->plan.n_steps == 0 || s->cfg->dry_run)
+	metrics_reconcile_begin(&s->m, now);
+	if (c->plan.n_steps == 0 || s->cfg->dry_run) {
+		metrics_reconcile_end(&s->m, metrics_reconcile_result(&c->plan),
+		    now);
 		return;
+	}
 	if ((c->plan.outcome == DECIDE_REREAD && now < c->next_reread) ||
 	    (needs_hcloud(&c->plan) && now < c->hc_not_before)) {
 		/* Pace re-reads while an action runs, and every Hetzner
@@ -570,6 +580,7 @@ run_decide(struct sup *s, int64_t now)
 		if (c->next_reread < c->hc_not_before)
 			c->next_reread = c->hc_not_before;
 		c->dirty = 1;
+		metrics_reconcile_end(&s->m, RECONCILE_REQUEUE_AFTER, now);
 		return;
 	}
 	c->running = 1;

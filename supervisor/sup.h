@@ -15,6 +15,15 @@
 
 struct httpd;
 
+/* controller-runtime's reconcile results (controller_runtime_reconcile_total). */
+enum sup_reconcile {
+	RECONCILE_SUCCESS = 0, /* the pass wrote what it decided */
+	RECONCILE_ERROR, /* a step failed, timed out or was cut off */
+	RECONCILE_REQUEUE, /* the primary must be read again first */
+	RECONCILE_REQUEUE_AFTER, /* waiting out a grace, backoff or pacing */
+	RECONCILE_MAX
+};
+
 /* Failover phases for the histogram, in order. */
 enum sup_phase {
 	PHASE_DETECT = 0, /* first evidence -> move decided */
@@ -39,6 +48,11 @@ struct sup_metrics {
 		uint64_t n;
 	} * fails;
 	size_t n_fails, cap_fails;
+	/* one reconcile = one decide-and-execute pass (docs/operations.md) */
+	uint64_t reconcile[RECONCILE_MAX];
+	struct prom_hist reconcile_time; /* seconds */
+	int64_t reconcile_start; /* of the pass under way, 0 = none */
+	uint64_t reconcile_add_fail; /* add_fail[] sum at its start */
 };
 
 /* The controller: plan execution and everything it waits for. */
@@ -136,6 +150,13 @@ int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);
 void metrics_probe_failed(struct sup_metrics *, const char *node, uint32_t n);
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
+/* A reconcile begins (decide ran while leading) and ends with a result;
+ * an end without a pass under way is ignored. */
+void metrics_reconcile_begin(struct sup_metrics *, int64_t now);
+void
+metrics_reconcile_end(struct sup_metrics *, enum sup_reconcile, int64_t now);
+/* The result of a pass that ended without a failed step. */
+enum sup_reconcile metrics_reconcile_result(const struct plan *);
 void metrics_free(struct sup_metrics *);
 
 #endif /* SUP_H */

@@ -127,6 +127,83 @@ class ZapFlags(unittest.TestCase):
             self.assertIn(flag.split("=")[0].encode(), out[0])
 
 
+LEASE_NAME = "stable-egress-controller.tuist.dev"
+CTL = "stable-egress-failover"
+
+
+class RuntimeMetrics(unittest.TestCase):
+    """controller-runtime's metrics with the reference's controller and
+    Lease names, values that match what happened; under deploy/base's
+    RBAC, nothing refused."""
+
+    def setUp(self):
+        need(BIN)
+        self.c = Cluster(lease=(4, 3, 1), rbac="base")
+        self.addCleanup(self.c.close)
+
+    def series(self, r, name):
+        """{labels text: value} of one family."""
+        status, body = r.get("/metrics")
+        self.assertEqual(status, 200)
+        out = {}
+        for line in body.splitlines():
+            m = re.match(r"^%s(\{.*\})? (\S+)$" % re.escape(name), line)
+            if m:
+                out[m.group(1) or ""] = float(m.group(2))
+        return out
+
+    def master(self, r):
+        got = self.series(r, "leader_election_master_status")
+        self.assertEqual(list(got), ['{name="%s"}' % LEASE_NAME])
+        return got['{name="%s"}' % LEASE_NAME]
+
+    def test_reconciles_errors_and_leadership(self):
+        a = self.c.replica("r1")
+        self.assertTrue(Cluster.wait(a.leading, 10))
+        b = self.c.replica("r2")
+        self.assertTrue(Cluster.wait(
+            lambda: b.metric("stable_egressd_standbys_ready") == 1, 20))
+        self.assertEqual(self.master(a), 1)
+        self.assertEqual(self.master(b), 0)
+        # every result and node from 0, before anything happened
+        tot = self.series(b, "controller_runtime_reconcile_total")
+        self.assertEqual(set(tot), {
+            '{controller="%s",result="%s"}' % (CTL, res) for res in
+            ("success", "error", "requeue", "requeue_after")})
+        self.assertEqual(sum(tot.values()), 0)   # standbys never reconcile
+        self.assertEqual(self.series(
+            a, "controller_runtime_reconcile_errors_total"),
+            {'{controller="%s"}' % CTL: 0})
+        self.assertEqual(self.series(
+            a, "tuist_stable_egress_health_check_failures_total"),
+            {'{node="%s"}' % n: 0 for n in ("node-a", "node-b", "node-c")})
+        self.assertTrue(Cluster.wait(lambda: a.metric(
+            "controller_runtime_reconcile_total", result="success") >= 1, 10))
+        self.assertGreaterEqual(a.metric(
+            "controller_runtime_reconcile_time_seconds_count",
+            controller=CTL), 1)
+        # a failed step is an error: the label strip of a move fails
+        self.c.kube("POST", "/faults", {"fail": {
+            "count": 1, "mode": "500", "method": "PATCH",
+            "path": "/api/v1/nodes/"}})
+        self.c.patch_node("node-a", unschedulable=True)
+        self.assertTrue(Cluster.wait(lambda: a.metric(
+            "controller_runtime_reconcile_errors_total") == 1, 10))
+        self.assertEqual(a.metric("controller_runtime_reconcile_total",
+                                  result="error"), 1)
+        self.assertTrue(Cluster.wait(lambda: self.c.fip_node() == "node-b",
+                                     15), "no failover after the error")
+        # a probe failure counts on its node's series
+        self.c.health["node-c"].stop()
+        self.assertTrue(Cluster.wait(lambda: a.metric(
+            "tuist_stable_egress_health_check_failures_total",
+            node="node-c") >= 1, 10))
+        # the leader steps down: the standby reports the Lease
+        a.stop()
+        self.assertTrue(Cluster.wait(lambda: self.master(b) == 1, 10))
+        self.assertEqual(self.c.forbidden(), [])
+
+
 def raw(r):
     with open(r.log_path, "rb") as f:
         return [l for l in f.read().splitlines() if l.strip()]
