@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/sandbox.h"
 #include "common/str.h"
 #include "common/workers.h"
@@ -278,8 +279,13 @@ on_ping(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 	/* Start-up lines stay held until the supervisor's first PING: it
 	 * pings only once every worker is ready, so a sibling's credential
 	 * error remains the daemon's only line. */
+	struct msg_ping_ans a;
+
 	log_release();
-	return frame_send(ctx->fd, MSG_PING_ANS, seq, &p->ping);
+	memset(&a, 0, sizeof(a));
+	a.nonce = p->ping.nonce;
+	procstat_fill(&a);
+	return frame_send(ctx->fd, MSG_PING_ANS, seq, &a);
 }
 
 static int

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/str.h"
 #include "common/workers.h"
 #include "kube.h"
@@ -140,8 +141,13 @@ on_ping(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 	/* Start-up lines stay held until the supervisor's first PING: it
 	 * pings once every worker is ready, so a sibling's credential
 	 * error stays the daemon's only line. */
+	struct msg_ping_ans a;
+
 	log_release();
-	kube_send(c, MSG_PING_ANS, seq, &p->ping);
+	memset(&a, 0, sizeof(a));
+	a.nonce = p->ping.nonce;
+	procstat_fill(&a);
+	kube_send(c, MSG_PING_ANS, seq, &a);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/proto.h"
 #include "common/sandbox.h"
 #include "common/str.h"
@@ -320,11 +321,13 @@ static int
 flush(struct probe_ctx *ctx, int64_t now)
 {
 	struct msg_probe_result r;
-	struct msg_ping p;
+	struct msg_ping_ans p;
 	struct probe_target *t;
 
 	if (ctx->pong_due) {
+		memset(&p, 0, sizeof(p));
 		p.nonce = ctx->pong_nonce;
+		procstat_fill(&p);
 		if (frame_send(ctx->fd, MSG_PING_ANS, ctx->pong_seq, &p) == -1)
 			return send_failed();
 		ctx->pong_due = 0;

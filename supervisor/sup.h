@@ -53,6 +53,9 @@ struct sup_metrics {
 	struct prom_hist reconcile_time; /* seconds */
 	int64_t reconcile_start; /* of the pass under way, 0 = none */
 	uint64_t reconcile_add_fail; /* add_fail[] sum at its start */
+	/* process_*: each worker's latest own figures (its PING answers) */
+	struct msg_ping_ans wstat[WORKER_COUNT];
+	uint64_t cpu_gone_usec; /* CPU of worker processes that ended */
 };
 
 /* The controller: plan execution and everything it waits for. */
@@ -155,6 +158,9 @@ void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 void metrics_reconcile_begin(struct sup_metrics *, int64_t now);
 void
 metrics_reconcile_end(struct sup_metrics *, enum sup_reconcile, int64_t now);
+/* A worker's own figures from its PING answer (process_* metrics). */
+void metrics_worker_stat(struct sup_metrics *, int kind,
+    const struct msg_ping_ans *);
 /* The result of a pass that ended without a failed step. */
 enum sup_reconcile metrics_reconcile_result(const struct plan *);
 void metrics_free(struct sup_metrics *);

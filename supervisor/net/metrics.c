@@ -6,6 +6,7 @@
 #include "supervisor/config/cfg.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/procstat.h"
 #include "common/str.h"
 #include "supervisor/sup.h"
 
@@ -319,6 +320,64 @@ runtime_metrics(struct prom *p, struct sup *s, int64_t now)
 	prom_sample(p, sup_can_write(s, now), "name", s->cfg->lease_name, NULL);
 }
 
+void
+metrics_worker_stat(struct sup_metrics *m, int kind,
+    const struct msg_ping_ans *a)
+{
+	struct msg_ping_ans *w;
+
+	if (kind <= WORKER_NONE || kind >= WORKER_COUNT)
+		return;
+	w = &m->wstat[kind];
+	/* A new process: keep the CPU its predecessor used, so the
+	 * counter never goes back. */
+	if (w->start_usec != a->start_usec)
+		m->cpu_gone_usec += w->cpu_usec;
+	*w = *a;
+}
+
+/*
+ * The standard process_* families for the whole process tree
+ * (docs/operations.md): the supervisor's own figures plus each worker's
+ * latest PING answer, since no process here can read /proc once
+ * sandboxed.
+ */
+static void
+process_metrics(struct prom *p, const struct sup *s)
+{
+	struct msg_ping_ans self, sum;
+	int k;
+
+	memset(&self, 0, sizeof(self));
+	procstat_fill(&self);
+	sum = self;
+	sum.cpu_usec += s->m.cpu_gone_usec;
+	for (k = WORKER_NONE + 1; k < WORKER_COUNT; k++) {
+		sum.cpu_usec += s->m.wstat[k].cpu_usec;
+		sum.rss_bytes += s->m.wstat[k].rss_bytes;
+		sum.vsz_bytes += s->m.wstat[k].vsz_bytes;
+		sum.open_fds += s->m.wstat[k].open_fds;
+	}
+	prom_family(p, "process_cpu_seconds_total", PROM_COUNTER,
+	    "Total user and system CPU time spent in seconds.");
+	prom_sample(p, (double)sum.cpu_usec / 1e6, NULL);
+	prom_family(p, "process_resident_memory_bytes", PROM_GAUGE,
+	    "Resident memory size in bytes.");
+	prom_sample(p, (double)sum.rss_bytes, NULL);
+	prom_family(p, "process_virtual_memory_bytes", PROM_GAUGE,
+	    "Virtual memory size in bytes.");
+	prom_sample(p, (double)sum.vsz_bytes, NULL);
+	prom_family(p, "process_open_fds", PROM_GAUGE,
+	    "Number of open file descriptors.");
+	prom_sample(p, sum.open_fds, NULL);
+	prom_family(p, "process_max_fds", PROM_GAUGE,
+	    "Maximum number of open file descriptors.");
+	prom_sample(p, self.max_fds, NULL);
+	prom_family(p, "process_start_time_seconds", PROM_GAUGE,
+	    "Start time of the process since unix epoch in seconds.");
+	prom_sample(p, (double)(self.start_usec / 1000000), NULL);
+}
+
 static void
 worker_metrics(struct prom *p, const struct sup *s)
 {
@@ -443,6 +502,7 @@ metrics_handler(void *arg, const char *path, struct buf *body,
 	prom_init(&p, body);
 	reference_metrics(&p, s, now);
 	runtime_metrics(&p, s, now);
+	process_metrics(&p, s);
 	own_metrics(&p, s, now);
 	*content_type = PROM_CONTENT_TYPE;
 	return prom_error(&p) == 0 ? 200 : 500;

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -202,6 +203,31 @@ class RuntimeMetrics(unittest.TestCase):
         a.stop()
         self.assertTrue(Cluster.wait(lambda: self.master(b) == 1, 10))
         self.assertEqual(self.c.forbidden(), [])
+
+    def test_process_families_cover_the_tree(self):
+        a = self.c.replica("r1")
+        self.assertTrue(Cluster.wait(a.leading, 10))
+        self.assertTrue(Cluster.wait(
+            lambda: a.metric("process_open_fds") > 10, 5))
+        m = {n: a.metric(n) for n in (
+            "process_cpu_seconds_total", "process_resident_memory_bytes",
+            "process_virtual_memory_bytes", "process_open_fds",
+            "process_max_fds", "process_start_time_seconds")}
+        self.assertTrue(all(v is not None for v in m.values()), m)
+        # four processes: well above one process's few MiB and fds
+        self.assertGreater(m["process_resident_memory_bytes"], 8 << 20)
+        self.assertGreater(m["process_virtual_memory_bytes"],
+                           m["process_resident_memory_bytes"])
+        self.assertGreater(m["process_open_fds"], 10)
+        self.assertGreater(m["process_max_fds"], 0)
+        started = os.stat("/proc/%d" % a.pid).st_mtime
+        self.assertLess(abs(m["process_start_time_seconds"] - started), 5)
+        cpu = m["process_cpu_seconds_total"]
+        self.assertGreater(cpu, 0)
+        # a worker restart keeps the counter going up
+        os.kill(a.workers()["k8s-worker"], 9)
+        time.sleep(2.5)
+        self.assertGreaterEqual(a.metric("process_cpu_seconds_total"), cpu)
 
 
 def raw(r):
