@@ -7,6 +7,8 @@
 #   make bench    benchmarks, figures printed
 #   make fuzz     a short, bounded libFuzzer campaign per parser
 #   make demo     the failover drill against the embedded fakes
+#   make drill    egress through failovers in network namespaces (root);
+#                 ROUNDS=N rounds of every scenario (default 3)
 
 VERSION	:= 0.1.0
 CC	?= gcc
@@ -36,7 +38,7 @@ LDHARDEN := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 
-DIRS	:= common supervisor supervisor/config supervisor/net k8s-worker hcloud-worker probe-worker
+DIRS	:= common spawner supervisor supervisor/config supervisor/net k8s-worker hcloud-worker probe-worker
 ALL_SRC	:= $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
 MAIN_SRC := supervisor/main.c
 LIB_SRC	:= $(filter-out $(MAIN_SRC),$(ALL_SRC))
@@ -59,7 +61,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check unit unit-plain unit-asan integration bench fuzz fuzz-bin \
-	demo format fmt-check clean test-bin
+	demo drill format fmt-check clean test-bin
 .SUFFIXES:
 
 all: $(B)/stable-egressd
@@ -162,6 +164,10 @@ check: deps all test-bin unit-plain unit-asan fuzz-bin fmt-check
 demo: deps all
 	$(PYTHON) tests/demo.py
 
+ROUNDS ?= 3
+drill: deps all
+	$(PYTHON) tests/drill/drill.py --rounds $(ROUNDS)
+
 # ---- formatting ----------------------------------------------------------
 FMT_SRC = $(ALL_SRC) $(HDRS) $(UNIT_SRC) $(BENCH_SRC) $(FUZZ_SRC)
 
@@ -176,7 +182,7 @@ fmt-check:
 DEB_PKGS := gcc make libc6-dev pkg-config libcurl4-openssl-dev libcjson-dev \
 	libyaml-dev libseccomp-dev libcap-dev libcmocka-dev clang \
 	libclang-rt-14-dev clang-format man-db openssl python3 curl iproute2 \
-	procps
+	procps nftables
 
 deps:
 	@sh tests/deps.sh $(DEB_PKGS)

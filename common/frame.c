@@ -102,6 +102,7 @@ frame_strerror(int err)
 		"message type not allowed in this direction",
 		"peer closed the socket",
 		"socket receive failed",
+		"descriptor missing, unexpected or truncated",
 	};
 
 	if (err > 0 || err < FRAME_ERR_MIN)

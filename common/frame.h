@@ -24,7 +24,8 @@ enum frame_err {
 	FRAME_ERR_DIRECTION = -12, /* type not allowed this way */
 	FRAME_ERR_EOF = -13, /* peer closed */
 	FRAME_ERR_IO = -14, /* recv failed, see errno */
-	FRAME_ERR_MIN = -14,
+	FRAME_ERR_FD = -15, /* descriptor missing, unexpected, truncated */
+	FRAME_ERR_MIN = -15,
 };
 
 /* Which way a type may travel. */

@@ -14,6 +14,7 @@
 #define LOG_LINE_MAX 4096
 #define LOG_VALUE_MAX 512 /* untrusted values are cut here */
 #define LOG_HOLD_MAX (64 * 1024)
+#define LOG_CUT_MARK ",\"truncated\":\"true\""
 
 static struct {
 	char component[32];
@@ -180,32 +181,39 @@ put_escaped(char *out, size_t pos, size_t max, const char *s)
 	return pos;
 }
 
+/* All or nothing: s goes in whole or not at all, and pos never passes
+ * max (no size arithmetic can wrap). */
 static size_t
 put_raw(char *out, size_t pos, size_t max, const char *s)
 {
 	size_t n = strlen(s);
 
-	if (pos + n >= max)
-		n = max - pos - 1;
+	if (pos >= max || n > max - pos)
+		return pos;
 	memcpy(out + pos, s, n);
 	return pos + n;
 }
 
+/* One key and value, whole or not at all, so a line that runs out of
+ * room still parses: the pair is dropped and *cut set instead. */
 static size_t
-put_kv(char *out, size_t pos, size_t max, const char *k, const char *v)
+put_kv(char *out, size_t pos, size_t max, const char *k, const char *v,
+    int *cut)
 {
-	if (lc.json) {
-		pos = put_raw(out, pos, max, ",\"");
-		pos = put_escaped(out, pos, max, k);
-		pos = put_raw(out, pos, max, "\":\"");
-		pos = put_escaped(out, pos, max, v);
-		return put_raw(out, pos, max, "\"");
+	char kv[2 * LOG_VALUE_MAX * 6 + 16];
+	size_t n = 0;
+
+	n = put_raw(kv, n, sizeof(kv), lc.json ? ",\"" : " ");
+	n = put_escaped(kv, n, sizeof(kv), k);
+	n = put_raw(kv, n, sizeof(kv), lc.json ? "\":\"" : "=\"");
+	n = put_escaped(kv, n, sizeof(kv), v);
+	n = put_raw(kv, n, sizeof(kv), "\"");
+	if (pos >= max || n > max - pos) {
+		*cut = 1;
+		return pos;
 	}
-	pos = put_raw(out, pos, max, " ");
-	pos = put_escaped(out, pos, max, k);
-	pos = put_raw(out, pos, max, "=\"");
-	pos = put_escaped(out, pos, max, v);
-	return put_raw(out, pos, max, "\"");
+	memcpy(out + pos, kv, n);
+	return pos + n;
 }
 
 /* "<int>.<frac>" with the fraction's trailing zeros cut, as Go's
@@ -301,17 +309,23 @@ put_head(char *line, size_t max, enum log_level l, const char *msg)
 static void
 emit(enum log_level l, const char *msg, va_list ap, const char *err)
 {
+	/* Room kept at the end for the truncation mark, "}" and "\n". */
+	const size_t max = LOG_LINE_MAX - sizeof(LOG_CUT_MARK) - 2;
 	char line[LOG_LINE_MAX];
 	const char *k, *v;
 	size_t pos;
+	int cut = 0;
 
-	pos = put_head(line, sizeof(line), l, msg);
+	pos = put_head(line, max, l, msg);
 	while ((k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
-		pos = put_kv(line, pos, sizeof(line), k, v ? v : "");
+		pos = put_kv(line, pos, max, k, v ? v : "", &cut);
 	}
 	if (err != NULL)
-		pos = put_kv(line, pos, sizeof(line), "err", err);
+		pos = put_kv(line, pos, max, "err", err, &cut);
+	if (cut)
+		pos = put_raw(line, pos, sizeof(line) - 2,
+		    lc.json ? LOG_CUT_MARK : " truncated=\"true\"");
 	if (lc.json)
 		pos = put_raw(line, pos, sizeof(line) - 1, "}");
 	line[pos++] = '\n';

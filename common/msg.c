@@ -147,6 +147,19 @@ static const struct msg_field hc_f[] = {
 };
 LAYOUT(hc_l, msg_hc_ans, hc_f);
 
+static const struct msg_field server_id_f[] = {
+	U64(msg_hc_server_id, server_id),
+};
+LAYOUT(server_id_l, msg_hc_server_id, server_id_f);
+
+static const struct msg_field server_f[] = {
+	U8(msg_hc_server_ans, result), U16(msg_hc_server_ans, code),
+	U32(msg_hc_server_ans, retry_after_ms),
+	SUB(msg_hc_server_ans, rl, rl_l), U8(msg_hc_server_ans, status),
+	STR(msg_hc_server_ans, err),
+};
+LAYOUT(server_l, msg_hc_server_ans, server_f);
+
 static const struct msg_field probe_sync_f[] = {
 	U32(msg_probe_sync, count),
 };
@@ -164,6 +177,12 @@ static const struct msg_field probe_f[] = {
 };
 LAYOUT(probe_l, msg_probe_result, probe_f);
 
+static const struct msg_field spawn_f[] = {
+	U8(msg_spawn, role), U32(msg_spawn, pid), U32(msg_spawn, status),
+	U32(msg_spawn, err),
+};
+LAYOUT(spawn_l, msg_spawn, spawn_f);
+
 #define W	MSG_TO_WORKER
 #define S	MSG_TO_SUP
 #define D(t, dir, w, l)	{ t, #t, dir, w, &l }
@@ -175,6 +194,10 @@ static const struct msg_desc table[] = {
 	D(MSG_SHUTDOWN, W, 0, ping_l),
 	D(MSG_API_STAT, S, 0, api_stat_l),
 	D(MSG_TEST_SYSCALL_REQ, W, 0, test_syscall_l),
+	D(MSG_SPAWN_START_REQ, W, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_STOP_REQ, W, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_STARTED, S, PROTO_SPAWNER, spawn_l),
+	D(MSG_SPAWN_EXITED, S, PROTO_SPAWNER, spawn_l),
 	D(MSG_KUBE_SYNC_BEGIN, S, WORKER_K8S, sync_l),
 	D(MSG_KUBE_NODE, S, WORKER_K8S, node_l),
 	D(MSG_KUBE_NODE_DEL, S, WORKER_K8S, name_l),
@@ -196,6 +219,8 @@ static const struct msg_desc table[] = {
 	D(MSG_HC_ASSIGN_ANS, S, WORKER_HCLOUD, hc_l),
 	D(MSG_HC_ACTION_REQ, W, WORKER_HCLOUD, fip_id_l),
 	D(MSG_HC_ACTION_ANS, S, WORKER_HCLOUD, hc_l),
+	D(MSG_HC_SERVER_REQ, W, WORKER_HCLOUD, server_id_l),
+	D(MSG_HC_SERVER_ANS, S, WORKER_HCLOUD, server_l),
 	D(MSG_PROBE_TARGETS_BEGIN, W, WORKER_PROBE, probe_sync_l),
 	D(MSG_PROBE_TARGET, W, WORKER_PROBE, target_l),
 	D(MSG_PROBE_TARGETS_END, W, WORKER_PROBE, probe_sync_l),

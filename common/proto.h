@@ -47,6 +47,13 @@ enum msg_type {
 	MSG_API_STAT = 5, /* w->s: one API request finished */
 	MSG_TEST_SYSCALL_REQ = 9, /* s->w: test builds only */
 
+	/* supervisor <-> spawner: fixed sizes, the only frames the
+	 * spawner reads, and the only place a descriptor crosses */
+	MSG_SPAWN_START_REQ = 20, /* s->sp: start worker `role` */
+	MSG_SPAWN_STOP_REQ = 21, /* s->sp: SIGKILL worker `role` if `pid` */
+	MSG_SPAWN_STARTED = 22, /* sp->s: pid (+ its socket, SCM_RIGHTS) */
+	MSG_SPAWN_EXITED = 23, /* sp->s: role, pid, wait status */
+
 	/* k8s worker */
 	MSG_KUBE_SYNC_BEGIN = 100, /* w->s: full snapshot follows */
 	MSG_KUBE_NODE = 101, /* w->s: upsert one node */
@@ -71,6 +78,8 @@ enum msg_type {
 	MSG_HC_ASSIGN_ANS = 203,
 	MSG_HC_ACTION_REQ = 204, /* s->w: is an action running? */
 	MSG_HC_ACTION_ANS = 205,
+	MSG_HC_SERVER_REQ = 206, /* s->w: read one server (fast path) */
+	MSG_HC_SERVER_ANS = 207,
 
 	/* probe worker */
 	MSG_PROBE_TARGETS_BEGIN = 300, /* s->w: target list follows */
@@ -88,6 +97,10 @@ enum proto_worker {
 	WORKER_COUNT = 4,
 };
 
+/* msg_info's worker field for supervisor <-> spawner frames: no
+ * worker may send or be sent one. */
+#define PROTO_SPAWNER 0x0f
+
 /* Typed outcome of every request, shared by both API workers. */
 enum proto_result {
 	RES_OK = 0,
@@ -104,7 +117,8 @@ enum proto_result {
 	RES_MALFORMED = 11, /* reply could not be decoded */
 	RES_EXISTS = 12, /* k8s 409 AlreadyExists */
 	RES_REFUSED = 13, /* other 4xx: do not retry soon */
-	RES_MAX = 13,
+	RES_SERVER_REFUSED = 14, /* target failed the server check; unsent */
+	RES_MAX = 14,
 };
 
 /* HELLO status */
@@ -290,6 +304,31 @@ struct msg_hc_ans { /* MSG_HC_ASSIGN_ANS, MSG_HC_ACTION_ANS */
 	char err[PROTO_TEXT_MAX]; /* action error code and message */
 };
 
+struct msg_hc_server_id { /* MSG_HC_SERVER_REQ */
+	uint64_t server_id;
+};
+
+/* MSG_HC_SERVER_ANS status */
+enum proto_server_status {
+	SERVER_ST_UNKNOWN = 0, /* not read: see result */
+	SERVER_ST_RUNNING = 1,
+	SERVER_ST_OFF = 2,
+	SERVER_ST_STOPPING = 3,
+	SERVER_ST_DELETING = 4,
+	SERVER_ST_GONE = 5, /* 404 */
+	SERVER_ST_OTHER = 6, /* starting, migrating, rebuilding, ... */
+	SERVER_ST_MAX = 6,
+};
+
+struct msg_hc_server_ans { /* MSG_HC_SERVER_ANS */
+	uint8_t result; /* RES_OK also for a 404 (status GONE) */
+	uint16_t code;
+	uint32_t retry_after_ms;
+	struct msg_ratelimit rl;
+	uint8_t status; /* enum proto_server_status */
+	char err[PROTO_TEXT_MAX];
+};
+
 struct msg_probe_sync { /* MSG_PROBE_TARGETS_BEGIN, _END */
 	uint32_t count;
 };
@@ -305,6 +344,13 @@ struct msg_probe_result { /* MSG_PROBE_RESULT */
 	uint8_t ok;
 	uint32_t usec; /* connect time, or time to failure */
 	uint32_t failed; /* failed probes since the previous report */
+};
+
+struct msg_spawn { /* MSG_SPAWN_* */
+	uint8_t role; /* enum proto_worker: K8S, HCLOUD or PROBE */
+	uint32_t pid; /* STOP, STARTED, EXITED; 0 in START */
+	uint32_t status; /* EXITED: wait status */
+	uint32_t err; /* STARTED with pid 0: errno of the failure */
 };
 
 /* The largest decoded payload; callers decode into this. */
@@ -328,9 +374,12 @@ union msg_payload {
 	struct msg_hc_assign assign;
 	struct msg_hc_fip_id fip_id;
 	struct msg_hc_ans hc;
+	struct msg_hc_server_id server_id;
+	struct msg_hc_server_ans server;
 	struct msg_probe_sync probe_sync;
 	struct msg_probe_target target;
 	struct msg_probe_result probe;
+	struct msg_spawn spawn;
 };
 
 #endif /* PROTO_H */

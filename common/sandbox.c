@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -66,6 +68,45 @@ drop_caps(void)
 	return r;
 }
 
+/*
+ * Newer Landlock than some kernel headers we build on: the ruleset
+ * attribute grew handled_access_net (ABI 4) and scoped (ABI 6).  A
+ * kernel that knows less accepts the larger struct while the fields
+ * it lacks are zero.
+ */
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+struct ll_net_port_attr {
+	uint64_t allowed_access;
+	uint64_t port;
+};
+
+#define LL_RULE_NET_PORT 2
+#define LL_NET_BIND_TCP (1ULL << 0)
+#define LL_NET_CONNECT_TCP (1ULL << 1)
+#define LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)
+#define LL_SCOPE_SIGNAL (1ULL << 1)
+
+int
+sandbox_landlock_abi(void)
+{
+	int abi;
+
+#ifdef SE_TEST_HOOKS
+	/* Test builds: play a kernel without Landlock. */
+	if (getenv("STABLE_EGRESSD_TEST_NO_LANDLOCK") != NULL)
+		return 0;
+#endif
+	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
+	    LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi < 1 ? 0 : abi;
+}
+
 static uint64_t
 landlock_fs_rights(int abi)
 {
@@ -73,20 +114,22 @@ landlock_fs_rights(int abi)
 
 	if (abi >= 2)
 		r |= LANDLOCK_ACCESS_FS_REFER;
-	/* TRUNCATE (ABI 3) is newer than some kernel headers we build on. */
+	/* TRUNCATE (ABI 3) and IOCTL_DEV (ABI 5) are newer than some
+	 * kernel headers we build on. */
 	if (abi >= 3)
 		r |= 1ULL << 14;
+	if (abi >= 5)
+		r |= 1ULL << 15;
 	return r;
 }
 
 static int
-landlock_add_path(int rfd, const char *path, int abi)
+landlock_add_path(int rfd, const char *path, int exec)
 {
 	struct landlock_path_beneath_attr pb;
 	struct stat st;
 	int r;
 
-	(void)abi;
 	if ((pb.parent_fd = open(path, O_PATH | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1; /* absent: nothing */
 	if (fstat(pb.parent_fd, &st) == -1) {
@@ -94,6 +137,8 @@ landlock_add_path(int rfd, const char *path, int abi)
 		return -1;
 	}
 	pb.allowed_access = LANDLOCK_ACCESS_FS_READ_FILE;
+	if (exec)
+		pb.allowed_access |= LANDLOCK_ACCESS_FS_EXECUTE;
 	if (S_ISDIR(st.st_mode))
 		pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
 	r = (int)syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH,
@@ -102,31 +147,72 @@ landlock_add_path(int rfd, const char *path, int abi)
 	return r;
 }
 
+static int
+landlock_add_port(int rfd, uint16_t port)
+{
+	struct ll_net_port_attr np;
+
+	np.allowed_access = LL_NET_CONNECT_TCP;
+	np.port = port;
+	return (
+	    int)syscall(SYS_landlock_add_rule, rfd, LL_RULE_NET_PORT, &np, 0);
+}
+
 /* Returns the ABI applied, 0 when the kernel has no Landlock, -1. */
 static int
-landlock_apply(const char *const *paths)
+landlock_apply(const struct sandbox_policy *p)
 {
-	struct landlock_ruleset_attr ra;
+	struct ll_ruleset_attr ra;
 	int abi, rfd, r = -1;
 	size_t i;
 
-	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
-	    LANDLOCK_CREATE_RULESET_VERSION);
-	if (abi < 1)
+	if ((abi = sandbox_landlock_abi()) == 0)
 		return 0;
 	memset(&ra, 0, sizeof(ra));
 	ra.handled_access_fs = landlock_fs_rights(abi);
+	/* Handled and not granted is forbidden: no bind, and connect
+	 * only to the ports the worker names.  Opt-in: a domain is
+	 * inherited, so the spawner, whose children connect, leaves TCP
+	 * alone. */
+	if (p->restrict_tcp && abi >= 4)
+		ra.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+	/* No signal to, and no abstract socket of, a process outside
+	 * this domain (the supervisor, a sibling, anything else). */
+	if (p->scoped && abi >= 6)
+		ra.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
 	rfd = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof(ra), 0);
 	if (rfd == -1)
 		return -1;
-	for (i = 0; paths != NULL && paths[i] != NULL; i++)
-		if (landlock_add_path(rfd, paths[i], abi) == -1)
+	for (i = 0; p->ro_paths != NULL && p->ro_paths[i] != NULL; i++)
+		if (landlock_add_path(rfd, p->ro_paths[i], p->ro_exec) == -1)
+			goto out_close;
+	for (i = 0; p->restrict_tcp && abi >= 4 && i < p->nports; i++)
+		if (landlock_add_port(rfd, p->tcp_ports[i]) == -1)
 			goto out_close;
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) == 0)
 		r = abi;
 out_close:
 	close(rfd);
 	return r;
+}
+
+static int
+add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *rule)
+{
+	struct scmp_arg_cmp cmp[2];
+	uint32_t act =
+	    rule->err ? SCMP_ACT_ERRNO((uint32_t)rule->err) : SCMP_ACT_ALLOW;
+	unsigned int i;
+
+	if (rule->ncond > 2)
+		return -EINVAL;
+	for (i = 0; i < rule->ncond; i++) {
+		cmp[i].arg = rule->cond[i].arg;
+		cmp[i].op = (enum scmp_compare)rule->cond[i].op;
+		cmp[i].datum_a = rule->cond[i].a;
+		cmp[i].datum_b = rule->cond[i].b;
+	}
+	return seccomp_rule_add_array(ctx, act, rule->nr, rule->ncond, cmp);
 }
 
 int
@@ -141,14 +227,10 @@ sandbox_seccomp(const struct sandbox_policy *p, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < p->nrules; i++) {
-		uint32_t act = p->rules[i].err
-		    ? SCMP_ACT_ERRNO((uint32_t)p->rules[i].err)
-		    : SCMP_ACT_ALLOW;
-
 		/* A syscall this architecture lacks is simply not added. */
 		if (p->rules[i].nr < 0)
 			continue;
-		if ((r = seccomp_rule_add(ctx, act, p->rules[i].nr, 0)) != 0) {
+		if ((r = add_rule(ctx, &p->rules[i])) != 0) {
 			snprintf(err, errlen, "seccomp rule %d: %s",
 			    p->rules[i].nr, strerror(-r));
 			seccomp_release(ctx);
@@ -185,9 +267,69 @@ sandbox_enter(const struct sandbox_policy *p, int *landlock, char *err,
 		    strerror(errno));
 		return -1;
 	}
-	if ((*landlock = landlock_apply(p->ro_paths)) == -1) {
+	if ((*landlock = landlock_apply(p)) == -1) {
 		snprintf(err, errlen, "landlock: %s", strerror(errno));
 		return -1;
 	}
 	return sandbox_seccomp(p, err, errlen);
+}
+
+/* Host part of an http(s) URL: [start, end) in url, port or 0. */
+static int
+url_host(const char *url, const char **hs, size_t *hl, long *port)
+{
+	const char *a, *e, *at, *c;
+	char *end;
+
+	if ((a = strstr(url, "://")) == NULL)
+		return -1;
+	*port = strncmp(url, "https", 5) == 0 ? 443 : 80;
+	a += 3;
+	e = a + strcspn(a, "/?#");
+	if ((at = memchr(a, '@', (size_t)(e - a))) != NULL)
+		a = at + 1;
+	if (*a == '[') {
+		if ((c = memchr(a, ']', (size_t)(e - a))) == NULL)
+			return -1;
+		*hs = a + 1;
+		*hl = (size_t)(c - a - 1);
+		c++;
+	} else {
+		for (c = a; c < e && *c != ':'; c++)
+			;
+		*hs = a;
+		*hl = (size_t)(c - a);
+	}
+	if (c < e && *c == ':') {
+		errno = 0;
+		*port = strtol(c + 1, &end, 10);
+		if (errno != 0 || end != e || *port < 1 || *port > 65535)
+			return -1;
+	} else if (c != e)
+		return -1;
+	return *hl == 0 ? -1 : 0;
+}
+
+int
+sandbox_url_ports(const char *url, uint16_t *ports, size_t max, size_t *n)
+{
+	unsigned char addr[16];
+	char host[256];
+	const char *hs;
+	size_t hl;
+	long port;
+
+	if (url_host(url, &hs, &hl, &port) == -1 || hl >= sizeof(host) ||
+	    *n >= max)
+		return -1;
+	ports[(*n)++] = (uint16_t)port;
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, addr) == 1 ||
+	    inet_pton(AF_INET6, host, addr) == 1)
+		return 0;
+	if (*n >= max)
+		return -1;
+	ports[(*n)++] = 53;
+	return 0;
 }

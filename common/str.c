@@ -146,3 +146,18 @@ str_line(char *dst, size_t len, const char *fmt, ...)
 	else if ((size_t)n >= len && len > 4)
 		memcpy(dst + len - 4, "...", 4);
 }
+
+void
+str_printable(char *dst, size_t dstlen, const char *src)
+{
+	size_t i;
+
+	if (dstlen == 0)
+		return;
+	for (i = 0; src[i] != '\0' && i + 1 < dstlen; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 ||
+			(unsigned char)src[i] >= 0x7f
+		    ? '?'
+		    : src[i];
+	dst[i] = '\0';
+}

@@ -25,6 +25,10 @@ int str_fmt(char *dst, size_t len, const char *fmt, ...)
  * not fit ends in "..." so the cut is visible; never fails. */
 void str_line(char *dst, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Copy untrusted text into dst[dstlen] as one printable ASCII line:
+ * control bytes, DEL and non-ASCII become '?', so a peer's text can
+ * neither split a log line nor drive a terminal. */
+void str_printable(char *dst, size_t dstlen, const char *src);
 /* Value of "key=value" among argv[0..argc-1], or NULL: how a worker
  * reads the settings the supervisor passes at exec. */
 const char *str_arg(int argc, char **argv, const char *key);

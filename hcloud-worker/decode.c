@@ -502,3 +502,68 @@ out_free:
 	cJSON_Delete(root);
 	return r;
 }
+
+static const struct {
+	const char *word;
+	int status;
+} server_statuses[] = {
+	{ "running", SERVER_ST_RUNNING },
+	{ "off", SERVER_ST_OFF },
+	{ "stopping", SERVER_ST_STOPPING },
+	{ "deleting", SERVER_ST_DELETING },
+};
+
+static int
+decode_labels(const cJSON *o, struct hc_labels *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, "labels"), *it;
+
+	out->n = 0;
+	if (j == NULL || cJSON_IsNull(j))
+		return 0;
+	if (!cJSON_IsObject(j))
+		return HC_DERR_TYPE;
+	cJSON_ArrayForEach(it, j)
+	{
+		if (out->n == HC_LABELS_MAX)
+			return HC_DERR_COUNT;
+		if (!cJSON_IsString(it) || it->valuestring == NULL ||
+		    it->string == NULL)
+			return HC_DERR_TYPE;
+		if (str_copy(out->kv[out->n].key, HC_LABEL_KEY_MAX,
+			it->string) != 0 ||
+		    str_copy(out->kv[out->n].val, HC_LABEL_VAL_MAX,
+			it->valuestring) != 0)
+			return HC_DERR_LONG;
+		out->n++;
+	}
+	return 0;
+}
+
+int
+hc_decode_server_reply(const void *body, size_t len, struct hc_server *out)
+{
+	struct hc_server s;
+	char status[32];
+	const cJSON *m;
+	cJSON *root;
+	size_t i;
+	int r;
+
+	if ((r = reply_member(body, len, "server", 0, &root, &m)) != 0)
+		return r;
+	memset(&s, 0, sizeof(s));
+	if ((r = get_id(m, "id", &s.id)) != 0 ||
+	    (r = get_str(m, "status", status, sizeof(status))) != 0 ||
+	    (r = decode_labels(m, &s.labels)) != 0)
+		goto out_free;
+	s.status = SERVER_ST_OTHER;
+	for (i = 0; i < sizeof(server_statuses) / sizeof(server_statuses[0]);
+	     i++)
+		if (strcmp(status, server_statuses[i].word) == 0)
+			s.status = server_statuses[i].status;
+	*out = s;
+out_free:
+	cJSON_Delete(root);
+	return r;
+}

@@ -96,6 +96,24 @@ struct hc_error {
 	char announcement[HC_MSG_MAX]; /* deprecated_api_endpoint only */
 };
 
+/* A server's labels: keys may carry a DNS prefix ("a.b/name"). */
+#define HC_LABELS_MAX 64
+#define HC_LABEL_KEY_MAX 320 /* 253 prefix + "/" + 63 name + NUL */
+#define HC_LABEL_VAL_MAX 64
+struct hc_labels {
+	size_t n;
+	struct hc_label {
+		char key[HC_LABEL_KEY_MAX];
+		char val[HC_LABEL_VAL_MAX];
+	} kv[HC_LABELS_MAX];
+};
+
+struct hc_server {
+	uint64_t id;
+	int status; /* enum proto_server_status */
+	struct hc_labels labels;
+};
+
 const char *hc_decode_strerror(int);
 /* Parse body[len] as one JSON value (nothing but whitespace after it),
  * with the size and node caps; *out is freed by cJSON_Delete. */
@@ -117,6 +135,40 @@ int hc_decode_action_reply(const void *body, size_t len, struct hc_action *);
 int
 hc_decode_action_list(const void *body, size_t len, struct hc_action_list *);
 int hc_decode_error(const void *body, size_t len, struct hc_error *);
+/* {"server":{...}}: id, status (unknown words are SERVER_ST_OTHER) and
+ * labels (an object of strings). */
+int hc_decode_server_reply(const void *body, size_t len, struct hc_server *);
+
+/* ---- selector.c: Hetzner label selectors ------------------------------ */
+
+#define HC_SEL_MAX 16 /* requirements, comma = AND */
+#define HC_SEL_VALS 8 /* values of one "in (..)" */
+
+enum hc_sel_op {
+	HC_SEL_EQ = 1, /* k=v, k==v */
+	HC_SEL_NE, /* k!=v: also true without k */
+	HC_SEL_EXISTS, /* k */
+	HC_SEL_ABSENT, /* !k */
+	HC_SEL_IN, /* k in (a,b) */
+	HC_SEL_NOTIN, /* k notin (a,b): also true without k */
+};
+
+struct hc_selector {
+	size_t n; /* 0: no check */
+	struct hc_sel_req {
+		int op; /* enum hc_sel_op */
+		char key[HC_LABEL_KEY_MAX];
+		size_t nvals;
+		char vals[HC_SEL_VALS][HC_LABEL_VAL_MAX];
+	} req[HC_SEL_MAX];
+};
+
+/* Parse text ("" or NULL: no requirement) into *sel.  0, or -1 with a
+ * line in err naming the flag. */
+int hc_selector_parse(const char *text, struct hc_selector *sel, char *err,
+    size_t errlen);
+/* 1 when the labels satisfy every requirement. */
+int hc_selector_match(const struct hc_selector *, const struct hc_labels *);
 
 /* ---- result.c: headers, typed results, err text ----------------------- */
 
@@ -197,12 +249,9 @@ int hc_endpoint_check(const char *url, char *host, size_t hostlen, char *err,
 
 /* ---- sandbox.c ------------------------------------------------------ */
 
-/* The worker's policy: the seccomp allowlist, Landlock paths, kept fds. */
+/* The worker's policy: the seccomp allowlist (argument checks included),
+ * Landlock paths, kept fds; the caller adds the endpoint's TCP ports. */
 const struct sandbox_policy *hc_sandbox_policy(void);
-/* Load the argument filter stacked with the allowlist (clone only for
- * threads, socket families, no PROT_EXEC, read-only openat); sets
- * no_new_privs first.  0, or -1 with a line in err. */
-int hc_sandbox_args(char *err, size_t errlen);
 
 /* ---- ops.c: the operations ----------------------------------------- */
 
@@ -215,6 +264,7 @@ enum hc_op_kind {
 	HC_OP_FIPS,
 	HC_OP_ASSIGN,
 	HC_OP_ACTION,
+	HC_OP_SERVER,
 };
 
 struct hc_op {
@@ -239,6 +289,19 @@ struct hc_op {
 	int64_t t0_ms; /* when the assign was accepted */
 	unsigned polls;
 	char pending[PROTO_TEXT_MAX]; /* the 422 floating_ip_assigned */
+	unsigned throttled; /* 429s on polls in a row */
+	int64_t reply_ms; /* when the last reply came */
+};
+
+/* A pre-read (and server check) that passed and was followed by
+ * nothing that changed anything: an assign retried after a 429 goes
+ * straight to the POST instead of repeating reads that succeeded. */
+#define HC_CHECKED_MS 30000
+struct hc_checked {
+	uint64_t fip_id;
+	uint64_t server_id;
+	int64_t at_ms;
+	int server_ok; /* the selector check passed too (or none) */
 };
 
 struct hc_ctx {
@@ -247,8 +310,55 @@ struct hc_ctx {
 	const char *token; /* only to redact it from err strings */
 	char names[PROTO_FIPS_MAX][PROTO_FIPNAME_MAX];
 	size_t nnames;
+	/* ids seen at the first successful read: a Floating IP renamed or
+	 * replaced later is refused, never operated (0: not read yet) */
+	uint64_t pinned[PROTO_FIPS_MAX];
+	struct hc_selector selector; /* --hcloud-server-label-selector */
+	struct hc_checked checked;
 	struct hc_op op;
 };
+
+/* The request an operation waits for. */
+enum hc_op_step {
+	HC_ST_NONE = 0,
+	HC_ST_FIPS_PAGE, /* GET /floating_ips?page=N */
+	HC_ST_FIPS_NAME, /* GET /floating_ips?name=X */
+	HC_ST_READ, /* GET /floating_ips/{id} before the assign */
+	HC_ST_POST, /* POST /floating_ips/{id}/actions/assign */
+	HC_ST_WAIT, /* timer until the next action poll */
+	HC_ST_POLL, /* GET /floating_ips/actions/{id} */
+	HC_ST_REREAD, /* GET /floating_ips/{id} after floating_ip_assigned */
+	HC_ST_ACTIONS, /* GET /floating_ips/{id}/actions?status=running */
+	HC_ST_SRVCHECK, /* GET /servers/{id}: the selector, before the POST */
+	HC_ST_SERVER, /* GET /servers/{id}: the fast path */
+};
+
+/* ---- ops.c: what every operation shares (ops_assign.c uses it) ------- */
+
+struct hc_fail {
+	int result;
+	uint32_t retry_after_ms;
+	char err[PROTO_TEXT_MAX];
+};
+
+void hc_failf(struct hc_fail *, int result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void hc_op_begin(struct hc_ctx *, int kind, uint32_t seq);
+/* Send the running operation's answer and end it; running is the
+ * ACTION/ASSIGN flag, or the server status of HC_OP_SERVER. */
+int hc_op_finish(struct hc_ctx *, int result, uint32_t retry, int running,
+    const char *err);
+int hc_op_finish_fail(struct hc_ctx *, const struct hc_fail *);
+/* 1 (answered "busy") or -1 when an operation already runs, else 0. */
+int hc_op_busy(struct hc_ctx *, uint16_t type, uint32_t seq);
+int hc_op_start(struct hc_ctx *, int step, int method, const char *path,
+    const char *body);
+/* 0 for a 2xx reply to decode, else -1 with the failure in *f. */
+int
+hc_op_reply_fail(struct hc_ctx *, const struct hc_reply *, struct hc_fail *f);
+int hc_op_malformed(struct hc_ctx *, int result, int derr);
+/* ops_assign.c: a reply to one of the assign's requests */
+int hc_assign_reply(struct hc_ctx *, const struct hc_reply *);
 
 /* Milliseconds after the assign was accepted at which poll k (0-based)
  * of its action happens, or -1 once past the deadline. */
@@ -258,6 +368,7 @@ int64_t hc_poll_at(unsigned k);
 int hc_op_fips(struct hc_ctx *, uint32_t seq);
 int hc_op_assign(struct hc_ctx *, uint32_t seq, uint64_t fip, uint64_t srv);
 int hc_op_action(struct hc_ctx *, uint32_t seq, uint64_t fip);
+int hc_op_server(struct hc_ctx *, uint32_t seq, uint64_t srv);
 /* Feed a finished request / the clock to the running operation. */
 int hc_op_reply(struct hc_ctx *, const struct hc_reply *);
 int hc_op_tick(struct hc_ctx *, int64_t now_ms);

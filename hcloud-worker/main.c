@@ -1,4 +1,5 @@
 /* main.c: hcloud-worker start-up, top to bottom, and its one loop */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,6 +25,7 @@
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/procstat.h"
+#include "common/compromise.h"
 #include "common/sandbox.h"
 #include "common/str.h"
 #include "common/workers.h"
@@ -49,6 +51,7 @@ struct hc_args {
 	const char *endpoint;
 	const char *ca_file;
 	const char *fips;
+	const char *server_selector;
 	int check;
 	int json;
 	int level;
@@ -104,6 +107,7 @@ parse_args(int argc, char **argv, struct hc_args *a, char *err, size_t errlen)
 	a->endpoint = str_arg(argc, argv, "endpoint");
 	a->ca_file = str_arg(argc, argv, "ca_file");
 	a->fips = str_arg(argc, argv, "fips");
+	a->server_selector = str_arg(argc, argv, "server_selector");
 	if (a->token_path == NULL || a->token_path[0] == '\0' ||
 	    a->endpoint == NULL || a->endpoint[0] == '\0') {
 		str_line(err, errlen,
@@ -282,6 +286,11 @@ on_ping(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 	struct msg_ping_ans a;
 
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("hcloud-worker");
+#endif
 	memset(&a, 0, sizeof(a));
 	a.nonce = p->ping.nonce;
 	procstat_fill(&a);
@@ -332,6 +341,12 @@ on_test_syscall(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 }
 #endif
 
+static int
+on_server(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
+{
+	return hc_op_server(ctx, seq, p->server_id.server_id);
+}
+
 static const struct hc_handler handlers[] = {
 	{ MSG_PING_REQ, HC_S_CHECK | HC_S_READY, on_ping },
 	{ MSG_SHUTDOWN, HC_S_CHECK | HC_S_READY, on_shutdown },
@@ -341,6 +356,7 @@ static const struct hc_handler handlers[] = {
 	{ MSG_HC_FIPS_REQ, HC_S_READY, on_fips },
 	{ MSG_HC_ASSIGN_REQ, HC_S_READY, on_assign },
 	{ MSG_HC_ACTION_REQ, HC_S_READY, on_action },
+	{ MSG_HC_SERVER_REQ, HC_S_READY, on_server },
 };
 
 /* One datagram: 0 go on, 1 leave the loop (SHUTDOWN, EOF).  Anything
@@ -440,7 +456,9 @@ quiet_stdout(void)
 {
 	int fd;
 
-	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+	/* Read-only: a stray write fails instead of going anywhere, and
+	 * the inherited Landlock domain grants no write access at all. */
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	if (dup2(fd, STDOUT_FILENO) == -1 ||
 	    (fcntl(STDIN_FILENO, F_GETFD) == -1 &&
@@ -468,13 +486,24 @@ setup_process(int fd)
 }
 
 static int
-enter_sandbox(char *err, size_t errlen)
+enter_sandbox(const char *endpoint, char *err, size_t errlen)
 {
+	struct sandbox_policy pol = *hc_sandbox_policy();
+	uint16_t ports[2];
+	size_t n = 0;
 	int landlock;
 	char abi[16];
 
-	if (hc_sandbox_args(err, errlen) != 0 ||
-	    sandbox_enter(hc_sandbox_policy(), &landlock, err, errlen) != 0)
+	/* Landlock: TCP to the endpoint's port (and DNS when it is a
+	 * name), nowhere else. */
+	if (sandbox_url_ports(endpoint, ports, 2, &n) != 0) {
+		str_line(err, errlen, "hcloud-worker: endpoint %s: no port",
+		    endpoint);
+		return -1;
+	}
+	pol.tcp_ports = ports;
+	pol.nports = n;
+	if (sandbox_enter(&pol, &landlock, err, errlen) != 0)
 		return -1;
 	if (landlock > 0) {
 		(void)snprintf(abi, sizeof(abi), "%d", landlock);
@@ -493,6 +522,10 @@ hc_main(int fd, int argc, char **argv)
 	struct hc_args a;
 	int rc;
 
+	/* Before anything else: no ptrace or /proc/PID/mem by our own uid
+	 * while the token is read and held. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("PR_SET_DUMPABLE");
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.fd = fd;
 	err[0] = '\0';
@@ -508,6 +541,8 @@ hc_main(int fd, int argc, char **argv)
 		return fatal_error(fd, err);
 	}
 	if (parse_fips(&ctx, a.fips, err, sizeof(err)) != 0 ||
+	    hc_selector_parse(a.server_selector, &ctx.selector, err,
+		sizeof(err)) != 0 ||
 	    hc_endpoint_check(a.endpoint, host, sizeof(host), err,
 		sizeof(err)) != 0 ||
 	    load_token(a.token_path, &token, err, sizeof(err)) != 0 ||
@@ -528,7 +563,7 @@ hc_main(int fd, int argc, char **argv)
 	buf_free(ca); /* libcurl holds its own copy */
 	ca = NULL;
 	warm_resolver();
-	if (enter_sandbox(err, sizeof(err)) != 0 ||
+	if (enter_sandbox(a.endpoint, err, sizeof(err)) != 0 ||
 	    hc_client_start(&ctx.client) != 0) {
 		if (err[0] == '\0')
 			str_line(err, sizeof(err), "curl_multi_init failed");

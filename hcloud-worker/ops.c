@@ -12,49 +12,11 @@
 #include "common/log.h"
 #include "hc.h"
 
-enum op_step {
-	ST_NONE = 0,
-	ST_FIPS_PAGE, /* GET /floating_ips?page=N */
-	ST_FIPS_NAME, /* GET /floating_ips?name=X */
-	ST_READ, /* GET /floating_ips/{id} before the assign */
-	ST_POST, /* POST /floating_ips/{id}/actions/assign */
-	ST_WAIT, /* timer until the next action poll */
-	ST_POLL, /* GET /floating_ips/actions/{id} */
-	ST_REREAD, /* GET /floating_ips/{id} after floating_ip_assigned */
-	ST_ACTIONS, /* GET /floating_ips/{id}/actions?status=running */
-};
-
 /* Bound on the requests of one read of the Floating IPs. */
 #define HC_FIPS_REQ_MAX 40
 
-/*
- * When to poll a running assign action, in ms after the POST was
- * answered (the action has started by then).  The points follow the
- * 1-2-5 series (1, 2, 5, 10, 20, 50 s: three per decade, each step at
- * most 2.5x), so the number of polls grows with the logarithm of the
- * action's length, and an action ending anywhere is noticed at worst
- * 1.5x its length late.  Each poll sits a guard after its series point
- * (250 ms, or 5 % from 10 s on) so that actions of 1, 2, 5 or 20 s,
- * the lengths we design for, are seen within that guard, with room for
- * server-side lag: late by at most max(10 %, 500 ms), in 3, 4, 5 and 7
- * requests with the read and the POST.  An action that never ends
- * costs 9 before the deadline makes the answer RES_UNKNOWN.  No
- * schedule gives max(10 %, 500 ms) for every length within 8 requests:
- * that alone needs a poll every 500 ms up to 5 s.
- */
-static const int64_t poll_ms[] = { 1250, 2250, 5250, 10500, 21000, 52500 };
-
-struct fail {
-	int result;
-	uint32_t retry_after_ms;
-	char err[PROTO_TEXT_MAX];
-};
-
-static void failf(struct fail *, int, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-failf(struct fail *f, int result, const char *fmt, ...)
+void
+hc_failf(struct hc_fail *f, int result, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -65,20 +27,8 @@ failf(struct fail *f, int result, const char *fmt, ...)
 	va_end(ap);
 }
 
-int64_t
-hc_poll_at(unsigned k)
-{
-	const unsigned n = sizeof(poll_ms) / sizeof(poll_ms[0]);
-
-	if (k < n)
-		return poll_ms[k];
-	if (k == n)
-		return HC_ASSIGN_DEADLINE_MS;
-	return -1;
-}
-
-static void
-op_begin(struct hc_ctx *ctx, int kind, uint32_t seq)
+void
+hc_op_begin(struct hc_ctx *ctx, int kind, uint32_t seq)
 {
 	memset(&ctx->op, 0, sizeof(ctx->op));
 	ctx->op.kind = kind;
@@ -93,22 +43,68 @@ op_name(int kind)
 		return "fips";
 	case HC_OP_ASSIGN:
 		return "assign";
+	case HC_OP_SERVER:
+		return "server";
 	}
 	return "action";
 }
 
+/*
+ * The first successful read pins each name's id.  A later read that
+ * finds another id under a configured name (renamed or replaced) does
+ * not pass it on: that Floating IP is refused until a restart.
+ */
+static void
+pin_ids(struct hc_ctx *ctx)
+{
+	struct msg_fip *m;
+	char got[24], want[24];
+	size_t i;
+
+	for (i = 0; i < ctx->nnames; i++) {
+		m = &ctx->op.fips.fips[i];
+		if (!m->found)
+			continue;
+		if (ctx->pinned[i] == 0) {
+			ctx->pinned[i] = m->id;
+			continue;
+		}
+		if (ctx->pinned[i] == m->id)
+			continue;
+		(void)snprintf(got, sizeof(got), "%" PRIu64, m->id);
+		(void)snprintf(want, sizeof(want), "%" PRIu64, ctx->pinned[i]);
+		log_warn("floating IP renamed or replaced since the first "
+			 "read: refused",
+		    "fip", ctx->names[i], "id", got, "pinned_id", want, NULL);
+		memset(m, 0, sizeof(*m));
+		memcpy(m->name, ctx->names[i], sizeof(m->name));
+	}
+}
+
 /* Send the operation's answer and end it. */
-static int
-finish(struct hc_ctx *ctx, int result, uint32_t retry, int running,
+int
+hc_op_finish(struct hc_ctx *ctx, int result, uint32_t retry, int running,
     const char *err)
 {
 	struct hc_op *op = &ctx->op;
 	struct msg_hc_fips_ans *fa = &op->fips;
+	struct msg_hc_server_ans sa;
 	struct msg_hc_ans a;
 	uint16_t type;
 	int r;
 
-	if (op->kind == HC_OP_FIPS) {
+	if (op->kind == HC_OP_SERVER) {
+		memset(&sa, 0, sizeof(sa));
+		sa.result = (uint8_t)result;
+		sa.code = op->code;
+		sa.retry_after_ms = retry;
+		sa.rl = op->rl;
+		sa.status = (uint8_t)running; /* the status, for this op */
+		hc_sanitize(sa.err, sizeof(sa.err), err, ctx->token);
+		r = frame_send(ctx->fd, MSG_HC_SERVER_ANS, op->seq, &sa);
+	} else if (op->kind == HC_OP_FIPS) {
+		if (result == RES_OK)
+			pin_ids(ctx);
 		fa->result = (uint8_t)result;
 		fa->code = op->code;
 		fa->retry_after_ms = retry;
@@ -136,25 +132,32 @@ finish(struct hc_ctx *ctx, int result, uint32_t retry, int running,
 	return r;
 }
 
-static int
-finish_fail(struct hc_ctx *ctx, const struct fail *f)
+int
+hc_op_finish_fail(struct hc_ctx *ctx, const struct hc_fail *f)
 {
-	return finish(ctx, f->result, f->retry_after_ms, 0, f->err);
+	return hc_op_finish(ctx, f->result, f->retry_after_ms, 0, f->err);
 }
 
 /* One request at a time: a second one is answered at once rather than
  * queued, because the supervisor waits for each answer anyway and a
  * queue would only hide a bug there. */
-static int
-busy(struct hc_ctx *ctx, uint16_t type, uint32_t seq)
+int
+hc_op_busy(struct hc_ctx *ctx, uint16_t type, uint32_t seq)
 {
 	static const char msg[] = "busy: another operation is running";
 	struct msg_hc_fips_ans fa;
+	struct msg_hc_server_ans sa;
 	struct msg_hc_ans a;
 
 	if (ctx->op.kind == HC_OP_NONE)
 		return 0;
 	log_warn("busy: answered at once", "msg_type", msg_name(type), NULL);
+	if (type == MSG_HC_SERVER_ANS) {
+		memset(&sa, 0, sizeof(sa));
+		sa.result = RES_TRANSIENT;
+		memcpy(sa.err, msg, sizeof(msg));
+		return frame_send(ctx->fd, type, seq, &sa) == 0 ? 1 : -1;
+	}
 	if (type == MSG_HC_FIPS_ANS) {
 		memset(&fa, 0, sizeof(fa));
 		fa.result = RES_TRANSIENT;
@@ -167,8 +170,8 @@ busy(struct hc_ctx *ctx, uint16_t type, uint32_t seq)
 	return frame_send(ctx->fd, type, seq, &a) == 0 ? 1 : -1;
 }
 
-static int
-start(struct hc_ctx *ctx, int step, int method, const char *path,
+int
+hc_op_start(struct hc_ctx *ctx, int step, int method, const char *path,
     const char *body)
 {
 	struct hc_op *op = &ctx->op;
@@ -181,7 +184,7 @@ start(struct hc_ctx *ctx, int step, int method, const char *path,
 	if ((q = strchr(op->what, '?')) != NULL)
 		*q = '\0';
 	if (hc_client_request(&ctx->client, method, path, body) != 0)
-		return finish(ctx, RES_TRANSIENT, 0, 0,
+		return hc_op_finish(ctx, RES_TRANSIENT, 0, 0,
 		    "cannot start an API request");
 	op->requests++;
 	return 0;
@@ -193,8 +196,9 @@ start(struct hc_ctx *ctx, int step, int method, const char *path,
  * failure after sending, 5xx, a reply too big to read) is RES_UNKNOWN:
  * the assign may have happened and must not be sent again.
  */
-static int
-reply_fail(struct hc_ctx *ctx, const struct hc_reply *r, struct fail *f)
+int
+hc_op_reply_fail(struct hc_ctx *ctx, const struct hc_reply *r,
+    struct hc_fail *f)
 {
 	const char *what = ctx->op.what, *corr = r->corr;
 	int post = ctx->client.method == HC_POST;
@@ -202,12 +206,12 @@ reply_fail(struct hc_ctx *ctx, const struct hc_reply *r, struct fail *f)
 
 	memset(f, 0, sizeof(*f));
 	if (r->oversize) {
-		failf(f, post ? RES_UNKNOWN : RES_MALFORMED,
+		hc_failf(f, post ? RES_UNKNOWN : RES_MALFORMED,
 		    "%s: reply larger than %d bytes", what, HC_REPLY_MAX);
 		return -1;
 	}
 	if (r->cerr != CURLE_OK) {
-		failf(f, post && r->sent ? RES_UNKNOWN : RES_TRANSIENT,
+		hc_failf(f, post && r->sent ? RES_UNKNOWN : RES_TRANSIENT,
 		    "%s: %s (curl %d%s)", what, r->errbuf, (int)r->cerr,
 		    post && !r->sent ? ", not sent" : "");
 		return -1;
@@ -225,23 +229,23 @@ reply_fail(struct hc_ctx *ctx, const struct hc_reply *r, struct fail *f)
 		log_warn("hcloud API endpoint removed", "path", what,
 		    "announcement", e.announcement, NULL);
 	if (e.code[0] != '\0')
-		failf(f, f->result, "%s: %s (%s, HTTP %ld%s%s)", what,
+		hc_failf(f, f->result, "%s: %s (%s, HTTP %ld%s%s)", what,
 		    e.message, e.code, r->status,
 		    corr[0] ? ", correlation " : "", corr);
 	else
-		failf(f, f->result, "%s: HTTP %ld without an error body%s%s",
+		hc_failf(f, f->result, "%s: HTTP %ld without an error body%s%s",
 		    what, r->status, corr[0] ? ", correlation " : "", corr);
 	return -1;
 }
 
-static int
-malformed(struct hc_ctx *ctx, int result, int derr)
+int
+hc_op_malformed(struct hc_ctx *ctx, int result, int derr)
 {
-	struct fail f;
+	struct hc_fail f;
 
-	failf(&f, result, "%s: undecodable reply: %s", ctx->op.what,
+	hc_failf(&f, result, "%s: undecodable reply: %s", ctx->op.what,
 	    hc_decode_strerror(derr));
-	return finish_fail(ctx, &f);
+	return hc_op_finish_fail(ctx, &f);
 }
 
 /* ---- MSG_HC_FIPS_REQ ------------------------------------------------ */
@@ -263,31 +267,31 @@ fips_next(struct hc_ctx *ctx)
 	int n;
 
 	if (op->requests >= HC_FIPS_REQ_MAX)
-		return finish(ctx, RES_MALFORMED, 0, 0,
+		return hc_op_finish(ctx, RES_MALFORMED, 0, 0,
 		    "GET /floating_ips: too many pages");
 	if (!op->by_name) {
 		n = snprintf(path, sizeof(path),
 		    "/floating_ips?page=%" PRIu32 "&per_page=%d", op->page,
 		    HC_PER_PAGE);
 		if (n < 0 || (size_t)n >= sizeof(path))
-			return finish(ctx, RES_TRANSIENT, 0, 0,
+			return hc_op_finish(ctx, RES_TRANSIENT, 0, 0,
 			    "path too long");
-		return start(ctx, ST_FIPS_PAGE, HC_GET, path, NULL);
+		return hc_op_start(ctx, HC_ST_FIPS_PAGE, HC_GET, path, NULL);
 	}
 	for (i = op->next_name; i < ctx->nnames && op->fips.fips[i].found; i++)
 		;
 	if (i == ctx->nnames)
-		return finish(ctx, RES_OK, 0, 0, "");
+		return hc_op_finish(ctx, RES_OK, 0, 0, "");
 	op->cur = i;
 	op->next_name = i + 1;
 	if ((esc = curl_easy_escape(ctx->client.easy, ctx->names[i], 0)) ==
 	    NULL)
-		return finish(ctx, RES_TRANSIENT, 0, 0, "out of memory");
+		return hc_op_finish(ctx, RES_TRANSIENT, 0, 0, "out of memory");
 	n = snprintf(path, sizeof(path), "/floating_ips?name=%s", esc);
 	curl_free(esc);
 	if (n < 0 || (size_t)n >= sizeof(path))
-		return finish(ctx, RES_TRANSIENT, 0, 0, "path too long");
-	return start(ctx, ST_FIPS_NAME, HC_GET, path, NULL);
+		return hc_op_finish(ctx, RES_TRANSIENT, 0, 0, "path too long");
+	return hc_op_start(ctx, HC_ST_FIPS_NAME, HC_GET, path, NULL);
 }
 
 int
@@ -297,9 +301,9 @@ hc_op_fips(struct hc_ctx *ctx, uint32_t seq)
 	size_t i;
 	int r;
 
-	if ((r = busy(ctx, MSG_HC_FIPS_ANS, seq)) != 0)
+	if ((r = hc_op_busy(ctx, MSG_HC_FIPS_ANS, seq)) != 0)
 		return r < 0 ? -1 : 0;
-	op_begin(ctx, HC_OP_FIPS, seq);
+	hc_op_begin(ctx, HC_OP_FIPS, seq);
 	for (i = 0; i < ctx->nnames; i++) {
 		m = &ctx->op.fips.fips[i];
 		memcpy(m->name, ctx->names[i], sizeof(m->name));
@@ -327,12 +331,12 @@ fips_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 	const char *names[PROTO_FIPS_MAX];
 	struct hc_fip_list l;
 	size_t i, n, missing = 0, idx;
-	struct fail f;
+	struct hc_fail f;
 	int d;
 
-	if (reply_fail(ctx, r, &f) != 0)
-		return finish_fail(ctx, &f);
-	if (op->step == ST_FIPS_NAME) {
+	if (hc_op_reply_fail(ctx, r, &f) != 0)
+		return hc_op_finish_fail(ctx, &f);
+	if (op->step == HC_ST_FIPS_NAME) {
 		names[0] = ctx->names[op->cur];
 		n = 1;
 	} else {
@@ -340,21 +344,21 @@ fips_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 			names[n] = ctx->names[n];
 	}
 	if ((d = hc_decode_fip_list(r->body, r->len, names, n, &l)) != 0)
-		return malformed(ctx, RES_MALFORMED, d);
+		return hc_op_malformed(ctx, RES_MALFORMED, d);
 	for (i = 0; i < n; i++) {
-		idx = op->step == ST_FIPS_NAME ? op->cur : i;
+		idx = op->step == HC_ST_FIPS_NAME ? op->cur : i;
 		if (!l.found[i])
 			continue;
 		if (op->fips.fips[idx].found)
-			return malformed(ctx, RES_MALFORMED, HC_DERR_DUP);
+			return hc_op_malformed(ctx, RES_MALFORMED, HC_DERR_DUP);
 		fip_record(&op->fips.fips[idx], &l.fips[i]);
 	}
-	if (op->step == ST_FIPS_NAME)
+	if (op->step == HC_ST_FIPS_NAME)
 		return fips_next(ctx);
 	for (i = 0; i < ctx->nnames; i++)
 		missing += !op->fips.fips[i].found;
 	if (missing == 0 || l.page.next_page == 0)
-		return finish(ctx, RES_OK, 0, 0, "");
+		return hc_op_finish(ctx, RES_OK, 0, 0, "");
 	if (l.page.last_page != 0 && l.page.last_page - l.page.page > missing) {
 		op->by_name = 1;
 		op->next_name = 0;
@@ -363,172 +367,45 @@ fips_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 	return fips_next(ctx);
 }
 
-/* ---- MSG_HC_ASSIGN_REQ ---------------------------------------------- */
-
-static int
-read_fip(struct hc_ctx *ctx, int step)
-{
-	char path[64];
-
-	(void)snprintf(path, sizeof(path), "/floating_ips/%" PRIu64,
-	    ctx->op.fip_id);
-	return start(ctx, step, HC_GET, path, NULL);
-}
+/* ---- MSG_HC_SERVER_REQ ---------------------------------------------- */
 
 int
-hc_op_assign(struct hc_ctx *ctx, uint32_t seq, uint64_t fip, uint64_t srv)
+hc_op_server(struct hc_ctx *ctx, uint32_t seq, uint64_t srv)
 {
+	char path[64];
 	int r;
 
-	if ((r = busy(ctx, MSG_HC_ASSIGN_ANS, seq)) != 0)
+	if ((r = hc_op_busy(ctx, MSG_HC_SERVER_ANS, seq)) != 0)
 		return r < 0 ? -1 : 0;
-	op_begin(ctx, HC_OP_ASSIGN, seq);
-	ctx->op.fip_id = fip;
+	hc_op_begin(ctx, HC_OP_SERVER, seq);
 	ctx->op.server_id = srv;
-	if (fip == 0 || fip > HC_ID_MAX || srv == 0 || srv > HC_ID_MAX)
-		return finish(ctx, RES_INVALID, 0, 0,
-		    "Floating IP or server id outside 1..2^53-1");
-	/* Read first: an assign that is already true costs no write and
-	 * no action, and a retried failover cannot move it twice. */
-	return read_fip(ctx, ST_READ);
+	if (srv == 0 || srv > HC_ID_MAX)
+		return hc_op_finish(ctx, RES_INVALID, 0, SERVER_ST_UNKNOWN,
+		    "server id outside 1..2^53-1");
+	(void)snprintf(path, sizeof(path), "/servers/%" PRIu64, srv);
+	return hc_op_start(ctx, HC_ST_SERVER, HC_GET, path, NULL);
 }
 
 static int
-assign_post(struct hc_ctx *ctx)
+server_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 {
-	char path[80], body[48];
-
-	/* snprintf, never a JSON library's number printer: 10^15 must not
-	 * become 1e+15. */
-	(void)snprintf(path, sizeof(path),
-	    "/floating_ips/%" PRIu64 "/actions/assign", ctx->op.fip_id);
-	(void)snprintf(body, sizeof(body), "{\"server\":%" PRIu64 "}",
-	    ctx->op.server_id);
-	return start(ctx, ST_POST, HC_POST, path, body);
-}
-
-static int
-configured(const struct hc_ctx *ctx, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < ctx->nnames; i++)
-		if (strcmp(ctx->names[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-assign_read(struct hc_ctx *ctx, const struct hc_reply *r)
-{
-	struct hc_op *op = &ctx->op;
-	struct hc_fip fip;
-	struct fail f;
+	struct hc_server srv;
+	struct hc_fail f;
 	int d;
 
-	if (reply_fail(ctx, r, &f) != 0)
-		return finish_fail(ctx, &f);
-	if ((d = hc_decode_fip_reply(r->body, r->len, &fip)) != 0)
-		return malformed(ctx, RES_MALFORMED, d);
-	if (fip.id != op->fip_id)
-		return finish(ctx, RES_MALFORMED, 0, 0,
-		    "reply describes another Floating IP");
-	/* Only the Floating IPs this daemon was configured with are ever
-	 * moved, whatever id the supervisor sends. */
-	if (!configured(ctx, fip.name))
-		return finish(ctx, RES_REFUSED, 0, 0,
-		    "not a configured Floating IP: refused");
-	if (fip.server == op->server_id)
-		return finish(ctx, RES_OK, 0, 0, "");
-	if (op->step == ST_REREAD) {
-		/* floating_ip_assigned, yet not on the target: report the
-		 * refusal as it came. */
-		return finish(ctx, RES_INVALID, 0, 0, op->pending);
+	if (hc_op_reply_fail(ctx, r, &f) != 0) {
+		/* Gone is an answer, not a failure. */
+		if (f.result == RES_NOT_FOUND)
+			return hc_op_finish(ctx, RES_OK, 0, SERVER_ST_GONE, "");
+		return hc_op_finish(ctx, f.result, f.retry_after_ms,
+		    SERVER_ST_UNKNOWN, f.err);
 	}
-	return assign_post(ctx);
-}
-
-static int
-schedule_poll(struct hc_ctx *ctx)
-{
-	struct hc_op *op = &ctx->op;
-	int64_t at = hc_poll_at(op->polls);
-	struct fail f;
-
-	if (at < 0) {
-		failf(&f, RES_UNKNOWN,
-		    "action %" PRIu64 " still running after %d s",
-		    op->action_id, HC_ASSIGN_DEADLINE_MS / 1000);
-		return finish_fail(ctx, &f);
-	}
-	op->timer_ms = op->t0_ms + at;
-	op->step = ST_WAIT;
-	return 0;
-}
-
-static int
-action_seen(struct hc_ctx *ctx, const struct hc_action *a)
-{
-	struct fail f;
-
-	switch (a->status) {
-	case HC_ACTION_SUCCESS:
-		return finish(ctx, RES_OK, 0, 0, "");
-	case HC_ACTION_ERROR:
-		failf(&f, RES_ACTION_FAILED,
-		    "action %" PRIu64 " failed: %s (%s)", a->id, a->message,
-		    a->code);
-		return finish_fail(ctx, &f);
-	}
-	if (ctx->op.action_id == 0) {
-		ctx->op.action_id = a->id;
-		ctx->op.t0_ms = clock_ms();
-	}
-	return schedule_poll(ctx);
-}
-
-static int
-assign_posted(struct hc_ctx *ctx, const struct hc_reply *r)
-{
-	struct hc_action a;
-	struct hc_error e;
-	struct fail f;
-	int d;
-
-	if (reply_fail(ctx, r, &f) != 0) {
-		/* Already there, per the API: the re-read decides. */
-		if (r->status == 422 &&
-		    hc_decode_error(r->body, r->len, &e) == 0 &&
-		    strcmp(e.code, "floating_ip_assigned") == 0) {
-			memcpy(ctx->op.pending, f.err, sizeof(ctx->op.pending));
-			return read_fip(ctx, ST_REREAD);
-		}
-		return finish_fail(ctx, &f);
-	}
-	if ((d = hc_decode_action_reply(r->body, r->len, &a)) != 0)
-		return malformed(ctx, RES_UNKNOWN, d);
-	return action_seen(ctx, &a);
-}
-
-static int
-assign_polled(struct hc_ctx *ctx, const struct hc_reply *r)
-{
-	struct hc_action a;
-	struct fail f;
-	int d;
-
-	/* The assign was accepted: whatever stops us from watching it
-	 * leaves its outcome unknown, never failed. */
-	if (reply_fail(ctx, r, &f) != 0) {
-		f.result = RES_UNKNOWN;
-		return finish_fail(ctx, &f);
-	}
-	if ((d = hc_decode_action_reply(r->body, r->len, &a)) != 0)
-		return malformed(ctx, RES_UNKNOWN, d);
-	if (a.id != ctx->op.action_id)
-		return finish(ctx, RES_UNKNOWN, 0, 0,
-		    "reply describes another action");
-	return action_seen(ctx, &a);
+	if ((d = hc_decode_server_reply(r->body, r->len, &srv)) != 0)
+		return hc_op_malformed(ctx, RES_MALFORMED, d);
+	if (srv.id != ctx->op.server_id)
+		return hc_op_finish(ctx, RES_MALFORMED, 0, SERVER_ST_UNKNOWN,
+		    "reply describes another server");
+	return hc_op_finish(ctx, RES_OK, 0, srv.status, "");
 }
 
 /* ---- MSG_HC_ACTION_REQ ---------------------------------------------- */
@@ -539,36 +416,36 @@ hc_op_action(struct hc_ctx *ctx, uint32_t seq, uint64_t fip)
 	char path[96];
 	int r;
 
-	if ((r = busy(ctx, MSG_HC_ACTION_ANS, seq)) != 0)
+	if ((r = hc_op_busy(ctx, MSG_HC_ACTION_ANS, seq)) != 0)
 		return r < 0 ? -1 : 0;
-	op_begin(ctx, HC_OP_ACTION, seq);
+	hc_op_begin(ctx, HC_OP_ACTION, seq);
 	ctx->op.fip_id = fip;
 	if (fip == 0 || fip > HC_ID_MAX)
-		return finish(ctx, RES_INVALID, 0, 0,
+		return hc_op_finish(ctx, RES_INVALID, 0, 0,
 		    "Floating IP id outside 1..2^53-1");
 	/* The FIP's own action list, filtered by the API: one request,
 	 * and not the deprecated single-action path. */
 	(void)snprintf(path, sizeof(path),
 	    "/floating_ips/%" PRIu64 "/actions?status=running&per_page=%d", fip,
 	    HC_PER_PAGE);
-	return start(ctx, ST_ACTIONS, HC_GET, path, NULL);
+	return hc_op_start(ctx, HC_ST_ACTIONS, HC_GET, path, NULL);
 }
 
 static int
 action_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 {
 	struct hc_action_list l;
-	struct fail f;
+	struct hc_fail f;
 	int d;
 
-	if (reply_fail(ctx, r, &f) != 0)
-		return finish_fail(ctx, &f);
+	if (hc_op_reply_fail(ctx, r, &f) != 0)
+		return hc_op_finish_fail(ctx, &f);
 	if ((d = hc_decode_action_list(r->body, r->len, &l)) != 0)
-		return malformed(ctx, RES_MALFORMED, d);
+		return hc_op_malformed(ctx, RES_MALFORMED, d);
 	if (l.running == 0)
-		return finish(ctx, RES_OK, 0, 0, "");
-	failf(&f, RES_OK, "action %" PRIu64 " running", l.running_id);
-	return finish(ctx, RES_OK, 0, 1, f.err);
+		return hc_op_finish(ctx, RES_OK, 0, 0, "");
+	hc_failf(&f, RES_OK, "action %" PRIu64 " running", l.running_id);
+	return hc_op_finish(ctx, RES_OK, 0, 1, f.err);
 }
 
 /* ---- driving -------------------------------------------------------- */
@@ -593,19 +470,21 @@ hc_op_reply(struct hc_ctx *ctx, const struct hc_reply *r)
 	}
 	op->code = st.code;
 	op->rl = r->rl;
+	op->reply_ms = clock_ms();
 	switch (op->step) {
-	case ST_FIPS_PAGE:
-	case ST_FIPS_NAME:
+	case HC_ST_FIPS_PAGE:
+	case HC_ST_FIPS_NAME:
 		return fips_reply(ctx, r);
-	case ST_READ:
-	case ST_REREAD:
-		return assign_read(ctx, r);
-	case ST_POST:
-		return assign_posted(ctx, r);
-	case ST_POLL:
-		return assign_polled(ctx, r);
-	case ST_ACTIONS:
+	case HC_ST_READ:
+	case HC_ST_REREAD:
+	case HC_ST_POST:
+	case HC_ST_POLL:
+	case HC_ST_SRVCHECK:
+		return hc_assign_reply(ctx, r);
+	case HC_ST_ACTIONS:
 		return action_reply(ctx, r);
+	case HC_ST_SERVER:
+		return server_reply(ctx, r);
 	}
 	return 0; /* an abandoned request: nothing waits for it */
 }
@@ -616,19 +495,19 @@ hc_op_tick(struct hc_ctx *ctx, int64_t now_ms)
 	struct hc_op *op = &ctx->op;
 	char path[64];
 
-	if (op->step != ST_WAIT || now_ms < op->timer_ms)
+	if (op->step != HC_ST_WAIT || now_ms < op->timer_ms)
 		return 0;
 	op->polls++;
 	op->timer_ms = 0;
 	(void)snprintf(path, sizeof(path), "/floating_ips/actions/%" PRIu64,
 	    op->action_id);
-	return start(ctx, ST_POLL, HC_GET, path, NULL);
+	return hc_op_start(ctx, HC_ST_POLL, HC_GET, path, NULL);
 }
 
 int64_t
 hc_op_timeout(const struct hc_ctx *ctx, int64_t now_ms)
 {
-	if (ctx->op.step != ST_WAIT)
+	if (ctx->op.step != HC_ST_WAIT)
 		return -1;
 	return ctx->op.timer_ms > now_ms ? ctx->op.timer_ms - now_ms : 0;
 }

@@ -1,13 +1,11 @@
 /* sandbox.c: the hcloud worker's seccomp allowlist and Landlock paths */
+#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdio.h>
-#include <string.h>
 
 #include <seccomp.h>
 
@@ -15,48 +13,45 @@
 #include "common/workers.h"
 #include "hc.h"
 
-#define ALLOW(n, why) \
-	{ \
-		SCMP_SYS(n), 0, why \
-	}
-#define DENY(n, e, why) \
-	{ \
-		SCMP_SYS(n), e, why \
-	}
+#define ALLOW SANDBOX_ALLOW
+#define DENY SANDBOX_ERRNO
 
 /*
- * Sorted by name; one syscall per line; everything else kills the
- * process.  Found by running the worker under strace -f against the
- * fake API: http and https, names from /etc/hosts and from DNS, one
- * and several addresses per name.
+ * Sorted by name; one syscall per line (a call with argument checks
+ * has one line per allowed form); everything else, and an argument no
+ * line allows, kills the process.  Found by running the worker under
+ * strace -f against the fake API: http and https, names from
+ * /etc/hosts and from DNS, one and several addresses per name.
  */
 static const struct sandbox_rule rules[] = {
 	ALLOW(brk, "malloc"),
 	ALLOW(clock_gettime, "CLOCK_MONOTONIC where the vDSO falls back"),
-	ALLOW(clone, "libcurl's resolver thread (flags checked below)"),
+	SANDBOX_ALLOW_IF(clone, SANDBOX_MASKED(0, CLONE_THREAD, CLONE_THREAD),
+	    "libcurl's resolver thread; fork() kills"),
 	DENY(clone3, ENOSYS,
 	    "glibc falls back to clone, whose flags a "
 	    "filter can see"),
 	ALLOW(close, "sockets, resolver files"),
-	ALLOW(connect, "to the API; the resolver to DNS and for sorting"),
+	ALLOW(connect, "the API (Landlock: its port); DNS; source sort"),
 	ALLOW(exit, "the resolver thread ends"),
 	ALLOW(exit_group, "exit"),
-	ALLOW(fcntl, "libcurl makes sockets non-blocking"),
+	SANDBOX_FCNTL_FLAGS,
 	ALLOW(futex, "resolver thread hand-over, libc locks"),
 	ALLOW(getpeername, "libcurl connection info"),
 	ALLOW(getpid, "OpenSSL and libcurl fork checks"),
 	ALLOW(getrandom, "TLS, DNS query ids"),
 	ALLOW(getsockname, "libcurl; the resolver's source address sort"),
 	ALLOW(getsockopt, "SO_ERROR after a non-blocking connect"),
-	DENY(ioctl, ENOTTY, "glibc's resolver asks FIONREAD, copes without"),
+	SANDBOX_ALLOW_IF(ioctl, SANDBOX_EQ(1, FIONREAD),
+	    "glibc's DNS client sizes answers"),
 	ALLOW(lseek, "stdio reading /etc/hosts"),
 	ALLOW(madvise, "glibc releases a finished thread's stack"),
-	ALLOW(mmap, "malloc, thread stacks (never PROT_EXEC, below)"),
-	ALLOW(mprotect, "thread stack guard (never PROT_EXEC, below)"),
+	SANDBOX_NO_EXEC(mmap, "malloc, thread stacks"),
+	SANDBOX_NO_EXEC(mprotect, "thread stack guard"),
 	ALLOW(mremap, "realloc of large blocks"),
 	ALLOW(munmap, "free"),
 	ALLOW(newfstatat, "resolver checks whether its files changed"),
-	ALLOW(openat, "resolver files (read-only, Landlock: four files)"),
+	SANDBOX_OPENAT_RDONLY("resolver files (Landlock: four files)"),
 	ALLOW(poll, "the loop, libcurl, the resolver"),
 	ALLOW(ppoll, "poll() where the architecture has no poll"),
 	ALLOW(read, "sockets, resolver files"),
@@ -70,7 +65,7 @@ static const struct sandbox_rule rules[] = {
 	ALLOW(sendto, "requests, frames (send), DNS queries"),
 	ALLOW(set_robust_list, "a new thread"),
 	ALLOW(setsockopt, "TCP_NODELAY, keep-alive, IP_RECVERR"),
-	ALLOW(socket, "TCP to the API, UDP to DNS (families below)"),
+	SANDBOX_INET_CLIENT_SOCKETS,
 	ALLOW(socketpair, "libcurl's wake-up and resolver pipes"),
 	ALLOW(write, "logs, sockets"),
 	ALLOW(writev, "glibc's resolver over TCP (truncated answers)"),
@@ -90,92 +85,18 @@ static const char *const ro_paths[] = {
 static const int keep_fds[] = { 0, 1, 2, WORKER_FD };
 
 static const struct sandbox_policy policy = {
-	"hcloud-worker",
-	rules,
-	sizeof(rules) / sizeof(rules[0]),
-	ro_paths,
-	keep_fds,
-	sizeof(keep_fds) / sizeof(keep_fds[0]),
+	.name = "hcloud-worker",
+	.rules = rules,
+	.nrules = sizeof(rules) / sizeof(rules[0]),
+	.ro_paths = ro_paths,
+	.keep_fds = keep_fds,
+	.nkeep = sizeof(keep_fds) / sizeof(keep_fds[0]),
+	.restrict_tcp = 1, /* the caller adds the ports */
+	.scoped = 1,
 };
 
 const struct sandbox_policy *
 hc_sandbox_policy(void)
 {
 	return &policy;
-}
-
-static int
-add(scmp_filter_ctx ctx, uint32_t act, int nr, struct scmp_arg_cmp cmp)
-{
-	return seccomp_rule_add(ctx, act, nr, 1, cmp);
-}
-
-/*
- * Stacked filters all apply and the strictest answer wins, so this one
- * (default allow) narrows calls the allowlist has to allow:
- * - clone only for a thread (the resolver); fork() kills;
- * - socket only for AF_INET/AF_INET6.  Other families get EAFNOSUPPORT
- *   rather than a kill: getaddrinfo() probes AF_NETLINK to sort
- *   addresses and glibc's nscd client tries AF_UNIX; both fall back;
- * - no executable mappings (W^X: nothing is loaded after start-up);
- * - openat read-only, so the filesystem stays read-only even on a
- *   kernel without Landlock.
- */
-static int
-args_rules(scmp_filter_ctx ctx)
-{
-	const uint32_t nofam = SCMP_ACT_ERRNO(EAFNOSUPPORT);
-	const uint32_t perm = SCMP_ACT_ERRNO(EPERM);
-	const uint32_t acc = SCMP_ACT_ERRNO(EACCES);
-	int r, d;
-
-	if ((r = add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone),
-		 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0))) != 0 ||
-	    (r = add(ctx, nofam, SCMP_SYS(socket),
-		 SCMP_A0(SCMP_CMP_LT, AF_INET, 0))) != 0 ||
-	    (r = add(ctx, nofam, SCMP_SYS(socket),
-		 SCMP_A0(SCMP_CMP_GT, AF_INET6, 0))) != 0 ||
-	    (r = add(ctx, perm, SCMP_SYS(mmap),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))) != 0 ||
-	    (r = add(ctx, perm, SCMP_SYS(mprotect),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, PROT_EXEC))) != 0 ||
-	    (r = add(ctx, acc, SCMP_SYS(openat),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY))) != 0 ||
-	    (r = add(ctx, acc, SCMP_SYS(openat),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_RDWR))) != 0 ||
-	    (r = add(ctx, acc, SCMP_SYS(openat),
-		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT))) != 0)
-		return r;
-	for (d = AF_INET + 1; d < AF_INET6; d++)
-		if ((r = add(ctx, nofam, SCMP_SYS(socket),
-			 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)d, 0))) != 0)
-			return r;
-	return 0;
-}
-
-int
-hc_sandbox_args(char *err, size_t errlen)
-{
-	scmp_filter_ctx ctx;
-	int r;
-
-	/* Needed to load a filter without CAP_SYS_ADMIN; sandbox_enter()
-	 * sets it again, which is harmless. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		snprintf(err, errlen, "no_new_privs: %s", strerror(errno));
-		return -1;
-	}
-	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
-		snprintf(err, errlen, "seccomp_init failed");
-		return -1;
-	}
-	if ((r = args_rules(ctx)) == 0)
-		r = seccomp_load(ctx);
-	seccomp_release(ctx);
-	if (r != 0) {
-		snprintf(err, errlen, "seccomp argument filter: %s",
-		    strerror(-r));
-		return -1;
-	}
-	return 0;
 }

@@ -286,3 +286,24 @@ kube_token_refresh(struct kube_ctx *c, int force)
 	log_info("token changed, new requests use it", "file",
 	    c->auth.token_path, NULL);
 }
+
+/*
+ * The file alone, unless it sits in a kubelet-style projected volume
+ * (a "..data" link beside it): the kubelet rotates the token by
+ * swapping that link to a new directory, which a grant on the file
+ * (resolved once, at grant time) would not follow.
+ */
+const char *
+kube_token_grant(const struct kube_auth *a, char *buf, size_t len)
+{
+	struct stat st;
+	int n;
+
+	if (a->token_path == NULL)
+		return NULL;
+	n = snprintf(buf, len, "%s/..data", a->token_dir);
+	if (n > 0 && (size_t)n < len && lstat(buf, &st) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return a->token_dir;
+	return a->token_path;
+}

@@ -23,6 +23,7 @@ kube_strerror(int err)
 		"malformed value",
 		"not valid UTF-8",
 		"unknown watch event type",
+		"over the JSON memory budget",
 	};
 
 	if (err > 0 || err < KUBE_ERR_MIN)
@@ -444,8 +445,8 @@ kube_decode_lease_body(const char *body, size_t n, struct msg_lease *out,
 	memset(out, 0, sizeof(*out));
 	if (has_escaped_nul(body, n))
 		return KUBE_ERR_SYNTAX;
-	if ((root = cJSON_ParseWithLength(body, n)) == NULL)
-		return KUBE_ERR_JSON;
+	if ((r = kube_json_parse(body, n, &root)) != 0)
+		return r;
 	r = kube_decode_lease(root, out, where);
 	cJSON_Delete(root);
 	return r;
@@ -521,8 +522,10 @@ kube_decode_status_body(const char *body, size_t n, struct kube_status *out)
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (body == NULL || (root = cJSON_ParseWithLength(body, n)) == NULL)
+	if (body == NULL)
 		return KUBE_ERR_JSON;
+	if ((r = kube_json_parse(body, n, &root)) != 0)
+		return r;
 	r = kube_decode_status(root, out);
 	cJSON_Delete(root);
 	return r;
@@ -565,8 +568,8 @@ kube_decode_event(const char *line, size_t n, struct kube_doc *d)
 	int r;
 
 	memset(d, 0, sizeof(*d));
-	if ((d->root = cJSON_ParseWithLength(line, n)) == NULL)
-		return KUBE_ERR_JSON;
+	if ((r = kube_json_parse(line, n, &d->root)) != 0)
+		return r;
 	if (!cJSON_IsObject(d->root))
 		return KUBE_ERR_TYPE;
 	if ((r = get_str(d->root, "type", FIELD_REQUIRED, type,
@@ -595,8 +598,8 @@ kube_decode_list(const char *body, size_t n, struct kube_doc *d)
 	int r;
 
 	memset(d, 0, sizeof(*d));
-	if ((d->root = cJSON_ParseWithLength(body, n)) == NULL)
-		return KUBE_ERR_JSON;
+	if ((r = kube_json_parse(body, n, &d->root)) != 0)
+		return r;
 	if (!cJSON_IsObject(d->root))
 		return KUBE_ERR_TYPE;
 	if ((r = get_obj(d->root, "metadata", FIELD_REQUIRED, &meta)) != 0)

@@ -24,6 +24,11 @@
 #define KUBE_FILE_MAX (1u << 20) /* kubeconfig, CA, cert, key */
 #define KUBE_TOKEN_MAX (64u << 10)
 #define KUBE_PAGE_LIMIT 100
+/* cJSON's allocations for one reply: a tree is several times its text
+ * (a tiny object costs ~100 B), so a 4 MiB page of pathological objects
+ * could need ~100 MiB; a real 100-Node page needs a few.  Stays far
+ * from a 64 MiB pod's limit with the reply itself and libcurl. */
+#define KUBE_JSON_MAX (16u << 20)
 #define KUBE_CONTINUE_MAX 8192 /* list continue token */
 #define KUBE_URL_MAX 12288
 #define KUBE_KEY_MAX 318 /* label key: prefix 253 + '/' + 63, NUL */
@@ -43,10 +48,23 @@ enum kube_err {
 	KUBE_ERR_SYNTAX = -6, /* name, address or time not well formed */
 	KUBE_ERR_UTF8 = -7, /* not valid UTF-8 */
 	KUBE_ERR_EVENT = -8, /* unknown watch event type */
-	KUBE_ERR_MIN = -8,
+	KUBE_ERR_MEMORY = -9, /* the tree would pass the JSON memory budget */
+	KUBE_ERR_MIN = -9,
 };
 
 const char *kube_strerror(int err);
+
+/* ---- jsonmem.c: cJSON's memory, capped per reply ---- */
+
+/* Installs cJSON allocation hooks that count what one parse allocates;
+ * cap is the most one reply's tree may take (KUBE_JSON_MAX).  Memory
+ * cJSON returns stays plain malloc memory: free() and cJSON_free()
+ * both release it. */
+void kube_json_init(size_t cap);
+/* Parses text[0..n-1] into *out (free with cJSON_Delete).  Returns 0,
+ * KUBE_ERR_MEMORY when the tree would pass the cap (nothing is kept),
+ * or KUBE_ERR_JSON. */
+int kube_json_parse(const char *text, size_t n, cJSON **out);
 
 /* A label requirement key=value, as configured. */
 struct kube_sel {
@@ -171,6 +189,11 @@ void kube_auth_free(struct kube_auth *);
  * len without the NUL): 0, or -1 with a reason in err. */
 int
 kube_token_read(const char *path, struct buf **out, char *err, size_t errlen);
+/* What Landlock leaves readable of a token file: the file itself, or
+ * its directory when that is a projected volume ("..data" link); NULL
+ * without a token file.  buf (len bytes) is scratch; the result
+ * points into a. */
+const char *kube_token_grant(const struct kube_auth *a, char *buf, size_t len);
 /* Trim a token in place and check it can go into a header: 0, or -1
  * with a reason in err. */
 int kube_token_check(struct buf *, char *err, size_t errlen);

@@ -1,10 +1,12 @@
 /* main.c: k8s-worker start-up, top to bottom, and its poll loop */
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
@@ -18,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "common/clock.h"
+#include "common/compromise.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/procstat.h"
@@ -144,6 +147,11 @@ on_ping(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 	struct msg_ping_ans a;
 
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("k8s-worker");
+#endif
 	memset(&a, 0, sizeof(a));
 	a.nonce = p->ping.nonce;
 	procstat_fill(&a);
@@ -483,17 +491,28 @@ static void
 lock_down(struct kube_ctx *c)
 {
 	struct sandbox_policy pol = *kube_sandbox_policy();
-	const char *paths[] = { c->auth.token_dir, "/etc/hosts",
-		"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/gai.conf",
-		"/etc/host.conf", NULL };
+	char grant[PATH_MAX];
+	const char *paths[] = { kube_token_grant(&c->auth, grant,
+				    sizeof(grant)),
+		"/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+		"/etc/gai.conf", "/etc/host.conf", NULL };
 	int keep[] = { STDERR_FILENO, c->fd };
 	char err[PROTO_TEXT_MAX], abi[16];
+	uint16_t ports[2];
+	size_t nports = 0;
 	int landlock;
 
-	/* No token file (static token, client cert): no directory. */
 	pol.ro_paths = paths[0] != NULL ? paths : paths + 1;
 	pol.keep_fds = keep;
 	pol.nkeep = sizeof(keep) / sizeof(keep[0]);
+	/* Landlock: TCP to the API server's port (and DNS when it is a
+	 * name), nowhere else. */
+	if (sandbox_url_ports(c->auth.base_url, ports, 2, &nports) == -1) {
+		hello(c, HELLO_FATAL, "k8s worker: API URL has no port");
+		fatalx("sandbox", "err", "API URL has no port", NULL);
+	}
+	pol.tcp_ports = ports;
+	pol.nports = nports;
 	if (sandbox_enter(&pol, &landlock, err, sizeof(err)) == -1) {
 		hello(c, HELLO_FATAL, err);
 		fatalx("sandbox", "err", err, NULL);
@@ -556,10 +575,16 @@ kube_main(int fd, int argc, char **argv)
 	const char *v;
 	int json, level;
 
+	/* Before anything else: no ptrace or /proc/PID/mem by our own uid
+	 * while the credentials are read and held. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("PR_SET_DUMPABLE");
 	/* Big list pages are mmap'd and returned whole; one arena even
 	 * with libcurl's resolver thread. */
 	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 	mallopt(M_ARENA_MAX, 1);
+	/* A hostile or broken API reply is refused, not an OOM kill. */
+	kube_json_init(KUBE_JSON_MAX);
 	signal(SIGPIPE, SIG_IGN);
 	if (setup(c, fd) == -1)
 		fatal("out of memory");

@@ -154,6 +154,19 @@ log_http_failure(const char *what, const struct kube_refl *f,
 	log_warn(what, "reflector", f->name, "code", code, "err", err, NULL);
 }
 
+/* An object over the JSON memory budget is an error (someone must
+ * look at that object); other undecodable replies are warnings. */
+static void
+log_error_or_warn(int rc, const char *what, const char *refl)
+{
+	if (rc == KUBE_ERR_MEMORY)
+		log_error(what, "reflector", refl, "err", kube_strerror(rc),
+		    NULL);
+	else
+		log_warn(what, "reflector", refl, "err", kube_strerror(rc),
+		    NULL);
+}
+
 static int
 list_page(struct kube_ctx *c, struct kube_refl *f, struct kube_req *r)
 {
@@ -166,9 +179,11 @@ list_page(struct kube_ctx *c, struct kube_refl *f, struct kube_req *r)
 	buf_free(r->reply);
 	r->reply = NULL;
 	if (rc != 0) {
-		log_warn("list reply undecodable", "reflector", f->name, "err",
-		    kube_strerror(rc), NULL);
 		kube_doc_free(&d);
+		/* Over the budget: the caller asks for fewer items. */
+		if (rc == KUBE_ERR_MEMORY && f->limit > 1)
+			return -2;
+		log_error_or_warn(rc, "list reply undecodable", f->name);
 		return -1;
 	}
 	cJSON_ArrayForEach(item, d.object)
@@ -190,6 +205,7 @@ list_done(struct kube_req *r)
 	struct kube_refl *f = r->owner;
 	struct kube_ctx *c = r->ctx;
 	char n[16];
+	int rc;
 
 	f->req = NULL;
 	if (r->stop == KUBE_STOP_TOOBIG && f->limit > 1) {
@@ -209,7 +225,16 @@ list_done(struct kube_req *r)
 		    r->code == 429 || r->code >= 500 ? r->retry_after_ms : 0);
 		return;
 	}
-	if (list_page(c, f, r) == -1) {
+	if ((rc = list_page(c, f, r)) == -2) {
+		f->limit /= 2;
+		snprintf(n, sizeof(n), "%d", f->limit);
+		log_warn("list page over the JSON memory budget, asking for "
+			 "fewer items",
+		    "reflector", f->name, "limit", n, NULL);
+		begin_list(c, f);
+		return;
+	}
+	if (rc == -1) {
 		trouble(c, f, 1, 0);
 		return;
 	}
@@ -303,9 +328,14 @@ watch_line(struct kube_req *r, const char *line, size_t n)
 	f->last_event = clock_ms();
 	f->events++;
 	if ((rc = kube_decode_event(line, n, &d)) != 0) {
-		log_warn("watch event undecodable", "reflector", f->name, "err",
-		    kube_strerror(rc), NULL);
 		kube_doc_free(&d);
+		if (rc == KUBE_ERR_MEMORY) {
+			/* One object we cannot hold: skipped, the watch goes
+			 * on (a relist would meet it again). */
+			log_error_or_warn(rc, "watch event skipped", f->name);
+			return 0;
+		}
+		log_error_or_warn(rc, "watch event undecodable", f->name);
 		f->end = WE_ERROR;
 		return -1;
 	}

@@ -1,4 +1,5 @@
 /* main.c: probe-worker start-up, top to bottom, then its one poll loop */
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "common/procstat.h"
 #include "common/proto.h"
+#include "common/compromise.h"
 #include "common/sandbox.h"
 #include "common/str.h"
 #include "common/workers.h"
@@ -172,6 +174,11 @@ on_ping(struct probe_ctx *ctx, uint32_t seq, const union msg_payload *m,
 	 * pings only once every worker is ready, so a sibling's credential
 	 * error remains the daemon's only line. */
 	log_release();
+#ifdef SE_TEST_HOOKS
+	/* Steady state (every worker is ready): one attack from inside
+	 * the sandbox, once; a kill here is reported as a sandbox kill. */
+	compromise_hook("probe-worker");
+#endif
 	/* Answered by flush() before the loop sleeps again. */
 	ctx->pong_due = 1;
 	ctx->pong_seq = seq;
@@ -396,15 +403,34 @@ loop(struct probe_ctx *ctx)
 	return 0;
 }
 
+/* The sandbox, with TCP (Landlock ABI >= 4) to the health port only. */
+static int
+lock_down(const struct probe_args *a, int *abi, char *err, size_t len)
+{
+	struct sandbox_policy pol = *probe_sandbox_policy();
+	uint16_t port = a->port;
+
+	pol.tcp_ports = &port;
+	pol.nports = 1;
+	if (sandbox_enter(&pol, abi, err, len) == -1)
+		return -1;
+	return 0;
+}
+
 int
 probe_main(int fd, int argc, char **argv)
 {
 	struct probe_ctx ctx;
 	struct probe_args a;
 	char err[PROTO_TEXT_MAX], num[24];
-	uint32_t pid = (uint32_t)getpid();
+	uint32_t pid;
 	int abi, r;
 
+	/* Before anything else, as every worker (this one holds no
+	 * credential, but its memory is still nobody else's business). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("PR_SET_DUMPABLE");
+	pid = (uint32_t)getpid();
 	if (parse_args(argc, argv, &a, err, sizeof(err)) == -1) {
 		(void)hello(fd, HELLO_CONFIG, err, pid);
 		return 2;
@@ -418,8 +444,7 @@ probe_main(int fd, int argc, char **argv)
 	log_hold();
 	r = setup(&ctx, fd, &a, err, sizeof(err));
 	if (r == 0)
-		r = sandbox_enter(probe_sandbox_policy(), &abi, err,
-		    sizeof(err));
+		r = lock_down(&a, &abi, err, sizeof(err));
 	if (r == -1) {
 		log_discard();
 		(void)hello(fd, HELLO_FATAL, err, pid);

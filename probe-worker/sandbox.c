@@ -1,4 +1,7 @@
 /* sandbox.c: the probe worker's seccomp allowlist and sandbox policy */
+#include <sys/mman.h>
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <unistd.h>
@@ -9,29 +12,36 @@
 #include "common/workers.h"
 #include "probe.h"
 
+#define ALLOW SANDBOX_ALLOW
+#define ERRNO SANDBOX_ERRNO
+
 /*
- * Sorted by name, one syscall per line; measured with strace -f over
+ * Sorted by name, one syscall per line (a call with argument checks
+ * has one line per allowed form); measured with strace -f over
  * start-up, probing, list replacement, SIGSTOP/SIGCONT and every exit.
  * err 0 allows the call; a non-zero err makes it fail with that errno,
  * for hints a library merely gives.  Anything else kills the process.
+ * No fcntl, ioctl, open or clone at all: the socket is non-blocking
+ * from its creation and the worker has no thread.
  */
 static const struct sandbox_rule rules[] = {
-	{ SCMP_SYS(brk), 0, "malloc: target lists grow the heap" },
-	{ SCMP_SYS(clock_gettime), 0, "deadlines, when the vDSO falls back" },
-	{ SCMP_SYS(close), 0, "a probe socket once its connect ended" },
-	{ SCMP_SYS(connect), 0, "the probe itself, non-blocking" },
-	{ SCMP_SYS(exit_group), 0, "exit after SHUTDOWN or EOF" },
-	{ SCMP_SYS(getsockopt), 0, "SO_ERROR: did the connect succeed" },
-	{ SCMP_SYS(madvise), ENOSYS, "a hint only: malloc trim, sanitizers" },
-	{ SCMP_SYS(mmap), 0, "malloc above the mmap threshold" },
-	{ SCMP_SYS(munmap), 0, "free of such an allocation" },
-	{ SCMP_SYS(poll), 0, "the one event loop" },
-	{ SCMP_SYS(ppoll), 0, "poll where the arch has no poll(2)" },
-	{ SCMP_SYS(recvfrom), 0, "frames from the supervisor (recv)" },
-	{ SCMP_SYS(restart_syscall), 0, "poll resumed after SIGSTOP/CONT" },
-	{ SCMP_SYS(sendto), 0, "HELLO, PING answers, results (send)" },
-	{ SCMP_SYS(socket), 0, "one TCP socket per probed address" },
-	{ SCMP_SYS(write), 0, "log lines on stderr" },
+	ALLOW(brk, "malloc: target lists grow the heap"),
+	ALLOW(clock_gettime, "deadlines, when the vDSO falls back"),
+	ALLOW(close, "a probe socket once its connect ended"),
+	ALLOW(connect, "the probe itself (Landlock: the health port)"),
+	ALLOW(exit_group, "exit after SHUTDOWN or EOF"),
+	ALLOW(getsockopt, "SO_ERROR: did the connect succeed"),
+	ERRNO(madvise, ENOSYS, "a hint only: malloc trim, sanitizers"),
+	SANDBOX_NO_EXEC(mmap, "malloc above the mmap threshold"),
+	ALLOW(munmap, "free of such an allocation"),
+	ALLOW(poll, "the one event loop"),
+	ALLOW(ppoll, "poll where the arch has no poll(2)"),
+	ALLOW(recvfrom, "frames from the supervisor (recv)"),
+	ALLOW(restart_syscall, "poll resumed after SIGSTOP/CONT"),
+	ALLOW(sendto, "HELLO, PING answers, results (send)"),
+	SANDBOX_INET_SOCKET(AF_INET, SOCK_STREAM, "one per probed address"),
+	SANDBOX_INET_SOCKET(AF_INET6, SOCK_STREAM, "one per probed address"),
+	ALLOW(write, "log lines on stderr"),
 };
 
 static const int keep_fds[] = { STDERR_FILENO, WORKER_FD };
@@ -40,12 +50,14 @@ static const int keep_fds[] = { STDERR_FILENO, WORKER_FD };
 static const char *const no_paths[] = { NULL };
 
 static const struct sandbox_policy policy = {
-	"probe-worker",
-	rules,
-	sizeof(rules) / sizeof(rules[0]),
-	no_paths,
-	keep_fds,
-	sizeof(keep_fds) / sizeof(keep_fds[0]),
+	.name = "probe-worker",
+	.rules = rules,
+	.nrules = sizeof(rules) / sizeof(rules[0]),
+	.ro_paths = no_paths,
+	.keep_fds = keep_fds,
+	.nkeep = sizeof(keep_fds) / sizeof(keep_fds[0]),
+	.restrict_tcp = 1, /* the caller adds the ports */
+	.scoped = 1,
 };
 
 const struct sandbox_policy *

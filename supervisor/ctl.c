@@ -14,8 +14,12 @@
 #define STEP_LABEL_MS 30000
 #define STEP_ASSIGN_MS 120000
 #define STEP_READ_MS 30000
-/* Re-read pace while an action still runs on the primary. */
-#define REREAD_EVERY_MS 1000
+/* A decision that needs the Hetzner slot while it is taken looks again
+ * this soon (the answer also wakes the loop). */
+#define HC_BUSY_RETRY_MS 100
+/* ... and this soon while the hcloud worker is down (its HELLO wakes the
+ * loop anyway). */
+#define HC_DOWN_RETRY_MS 1000
 
 static void exec_next(struct sup *, int64_t now);
 static int world_ready(const struct sup *);
@@ -24,6 +28,7 @@ void
 ctl_init(struct sup *s, int64_t now)
 {
 	struct ctl *c = &s->ctl;
+	int i;
 
 	memset(c, 0, sizeof(*c));
 	c->next_resync = now;
@@ -31,6 +36,9 @@ ctl_init(struct sup *s, int64_t now)
 	c->ev_refill_at = now;
 	c->last_outcome = DECIDE_PRIMARY_UNKNOWN;
 	c->dirty = 1;
+	gov_init(&c->gov, now);
+	for (i = 0; i < GOV_PRIO_MAX; i++)
+		c->hc_wake[i] = INT64_MAX;
 }
 
 static int
@@ -101,6 +109,7 @@ on_sync(struct sup *s, const struct msg_kube_sync *y, int end, int64_t now)
 			world_nodes_mark(s->world);
 		else {
 			world_nodes_sweep(s->world);
+			metrics_probe_prune(&s->m, s->world);
 			s->ctl.nodes_synced = 1;
 			s->ctl.probe_dirty = 1;
 		}
@@ -167,131 +176,6 @@ send_targets(struct sup *s)
 		c->probe_sending = 0;
 }
 
-/* ---- Floating IP reads ---------------------------------------------- */
-
-static void
-read_fips(struct sup *s, int reread, int64_t now)
-{
-	struct msg_hc_fip_id z = { 0 };
-	struct ctl *c = &s->ctl;
-
-	if (c->fips_inflight || now < c->hc_not_before)
-		return;
-	if ((c->fips_seq =
-		    sup_request(s, WORKER_HCLOUD, MSG_HC_FIPS_REQ, &z)) == 0)
-		return;
-	c->fips_inflight = 1;
-	c->reread = reread;
-	c->step_deadline = now + STEP_READ_MS;
-}
-
-/* A 429 from Hetzner: the worker never retries, so the pause is kept
- * here, for every request to that API (the budget is per project). */
-static void
-hc_answer(struct sup *s, uint8_t result, uint32_t retry_after_ms,
-    const struct msg_ratelimit *rl, int64_t now)
-{
-	s->m.rl = *rl;
-	if (result == RES_THROTTLED)
-		s->ctl.hc_not_before =
-		    now + (retry_after_ms > 1000 ? retry_after_ms : 1000);
-}
-
-static void
-fips_finished(struct sup *s, int ok, int64_t now)
-{
-	struct ctl *c = &s->ctl;
-
-	c->fips_inflight = 0;
-	c->dirty = 1;
-	if (!ok || world_reread_pending(s->world))
-		c->next_reread = now + REREAD_EVERY_MS;
-	if (c->running && c->wait_type == MSG_HC_FIPS_REQ) {
-		c->wait_seq = 0;
-		c->running = 0; /* a REREAD plan is one step */
-		metrics_reconcile_end(&s->m,
-		    ok ? RECONCILE_REQUEUE : RECONCILE_ERROR, now);
-	}
-}
-
-static int
-fip_index(const struct sup *s, const char *name)
-{
-	size_t i;
-
-	if (strcmp(name, s->cfg->floating_ip_name) == 0)
-		return 0;
-	for (i = 0; i < s->cfg->n_additional; i++)
-		if (strcmp(name, s->cfg->additional[i]) == 0)
-			return (int)i + 1;
-	return -1;
-}
-
-static void
-on_fips(struct sup *s, const struct msg_hc_fips_ans *a, int64_t now)
-{
-	const struct allowlist *al = &s->cfg->allowlist;
-	struct msg_hc_fip_id q;
-	int i, idx, check = 0;
-
-	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
-	if (a->result != RES_OK) {
-		log_warn("floating IP read failed", "err", a->err, NULL);
-		fips_finished(s, 0, now);
-		return;
-	}
-	for (i = 0; i < a->count; i++) {
-		const struct msg_fip *f = &a->fips[i];
-
-		if ((idx = fip_index(s, f->name)) < 0)
-			continue;
-		if (!f->found) {
-			log_error("floating IP not found", "fip", f->name,
-			    NULL);
-			world_fip_unknown(s->world, idx);
-			continue;
-		}
-		/* After a failed or unknown assignment the primary only
-		 * counts once no action runs on it any more. */
-		if (idx == 0 &&
-		    (s->ctl.reread || world_reread_pending(s->world))) {
-			s->ctl.pending_primary = *f;
-			check = 1;
-			continue;
-		}
-		world_fip_set(s->world, idx, f->id, f->ip, f->is_v6,
-		    f->server_id, 0, al, now);
-	}
-	if (!check) {
-		fips_finished(s, 1, now);
-		return;
-	}
-	q.fip_id = s->ctl.pending_primary.id;
-	if ((s->ctl.action_seq =
-		    sup_request(s, WORKER_HCLOUD, MSG_HC_ACTION_REQ, &q)) == 0)
-		fips_finished(s, 0, now);
-}
-
-static void
-on_action(struct sup *s, const struct msg_hc_ans *a, int64_t now)
-{
-	const struct msg_fip *f = &s->ctl.pending_primary;
-
-	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
-	if (a->result != RES_OK) {
-		log_warn("action check failed", "fip", f->name, "err", a->err,
-		    NULL);
-		fips_finished(s, 0, now);
-		return;
-	}
-	world_fip_set(s->world, 0, f->id, f->ip, f->is_v6, f->server_id,
-	    a->running, &s->cfg->allowlist, now);
-	if (a->running)
-		log_info("an action still runs on the primary; re-reading",
-		    "fip", f->name, NULL);
-	fips_finished(s, 1, now);
-}
-
 /* ---- plan execution -------------------------------------------------- */
 
 static void
@@ -305,6 +189,7 @@ plan_abort(struct sup *s, const char *why)
 	}
 	c->running = 0;
 	c->wait_seq = 0;
+	c->assign_wait = 0;
 	c->dirty = 1;
 }
 
@@ -373,12 +258,18 @@ exec_step(struct sup *s, const struct plan_step *st, int64_t now)
 		f = world_fip_get(s->world, st->fip);
 		a.fip_id = f->id;
 		a.server_id = st->server_id;
-		seq = sup_request(s, WORKER_HCLOUD, MSG_HC_ASSIGN_REQ, &a);
+		seq = ctl_hc_send(s, MSG_HC_ASSIGN_REQ, &a, GOV_FAILOVER, now);
+		/* No budget (or our one request slot taken): the plan waits
+		 * at this step, labels as they are, and goes on when the
+		 * governor admits it. */
+		s->ctl.assign_wait = seq == 0 && s->w[WORKER_HCLOUD].ready;
+		if (s->ctl.assign_wait)
+			return;
 		step_sent(s, seq, WORKER_HCLOUD, MSG_HC_ASSIGN_REQ,
 		    STEP_ASSIGN_MS, now);
 		return;
 	case PLAN_REREAD_FIPS:
-		read_fips(s, 1, now);
+		(void)ctl_read_fips(s, 1, now);
 		step_sent(s, s->ctl.fips_inflight ? s->ctl.fips_seq : 0,
 		    WORKER_HCLOUD, MSG_HC_FIPS_REQ, STEP_READ_MS, now);
 		return;
@@ -440,6 +331,26 @@ move_result(uint8_t r)
 	}
 }
 
+/* The hcloud-worker's server check refused the target: nothing was
+ * sent, the primary stays where it is and its holder gets the label. */
+static int
+server_refused(struct sup *s, const struct plan_step *st,
+    const struct msg_hc_ans *a, int64_t now)
+{
+	char note[PROTO_NOTE_MAX];
+
+	s->m.server_refusals++;
+	world_move_result(s->world, st->node, WORLD_MOVE_REFUSED_UNSENT, now);
+	log_error("assignment refused by the server check", "node", st->node,
+	    "err", a->err, NULL);
+	str_fmt(note, sizeof(note),
+	    "assignment to %s refused: its server does not match "
+	    "--hcloud-server-label-selector; node skipped for 10 minutes",
+	    st->node);
+	ctl_event(s, st->node, 1, "ServerRefused", "Failover", note, now);
+	return -1;
+}
+
 static int
 assign_result(struct sup *s, const struct plan_step *st,
     const struct msg_hc_ans *a, int64_t now)
@@ -448,8 +359,16 @@ assign_result(struct sup *s, const struct plan_step *st,
 	const struct world_fip *f = world_fip_get(s->world, st->fip);
 	char code[16], note[PROTO_NOTE_MAX];
 
-	hc_answer(s, a->result, a->retry_after_ms, &a->rl, now);
 	snprintf(code, sizeof(code), "%u", a->code);
+	if (a->result == RES_THROTTLED) {
+		/* A 429 before or on the POST: nothing was assigned, nothing
+		 * needs reading; the same step goes again once the governor
+		 * admits it, off the failure ladder. */
+		log_info("assignment throttled, nothing changed; retried when "
+			 "the budget allows",
+		    "node", st->node, "err", a->err, NULL);
+		return 1;
+	}
 	if (st->op == PLAN_ASSIGN_ADDITIONAL) {
 		world_additional_result(s->world, st->fip, r == WORLD_MOVE_OK,
 		    now);
@@ -460,12 +379,16 @@ assign_result(struct sup *s, const struct plan_step *st,
 		} else {
 			/* Logged and counted; never blocks the primary. */
 			s->m.add_fail[st->fip]++;
+			if (a->result == RES_SERVER_REFUSED)
+				s->m.server_refusals++;
 			log_warn("additional floating IP assignment failed",
 			    "fip", s->cfg->additional[st->fip - 1], "code",
 			    code, "err", a->err, NULL);
 		}
 		return 0;
 	}
+	if (a->result == RES_SERVER_REFUSED && st->op == PLAN_ASSIGN)
+		return server_refused(s, st, a, now);
 	world_move_result(s->world, st->node, r, now);
 	if (r == WORLD_MOVE_OK) {
 		s->m.failovers++;
@@ -509,8 +432,10 @@ step_answer(struct sup *s, const union msg_payload *p, uint16_t type,
 		if (!fail && st->op == PLAN_SET_LABEL &&
 		    c->plan.outcome == DECIDE_MOVE)
 			metrics_phase(&s->m, PHASE_LABEL, now - c->phase_start);
-	} else
-		fail = assign_result(s, st, &p->hc, now) != 0;
+	} else if ((fail = assign_result(s, st, &p->hc, now)) > 0) {
+		exec_step(s, st, now); /* waits for the governor */
+		return;
+	}
 	if (fail) {
 		plan_abort(s, "step failed");
 		return;
@@ -532,7 +457,7 @@ step_timeout(struct sup *s, int64_t now)
 	else if (st->op == PLAN_ASSIGN_ADDITIONAL)
 		world_additional_result(s->world, st->fip, 0, now);
 	if (st->op == PLAN_REREAD_FIPS)
-		fips_finished(s, 0, now);
+		ctl_fips_finished(s, 0, now);
 	plan_abort(s, "step timed out");
 }
 
@@ -573,12 +498,22 @@ run_decide(struct sup *s, int64_t now)
 		    now);
 		return;
 	}
-	if ((c->plan.outcome == DECIDE_REREAD && now < c->next_reread) ||
-	    (needs_hcloud(&c->plan) && now < c->hc_not_before)) {
-		/* Pace re-reads while an action runs, and every Hetzner
-		 * request after a 429. */
-		if (c->next_reread < c->hc_not_before)
-			c->next_reread = c->hc_not_before;
+	if (c->plan.outcome == DECIDE_REREAD && now < c->next_reread) {
+		c->dirty = 1; /* paced while an action runs */
+		metrics_reconcile_end(&s->m, RECONCILE_REQUEUE_AFTER, now);
+		return;
+	}
+	if (needs_hcloud(&c->plan) && !ctl_hc_ready(s, GOV_FAILOVER, now)) {
+		/* No strip without budget: a move begins only when its
+		 * first Hetzner request can go. */
+		ctl_hc_wait(s, GOV_FAILOVER, now);
+		if (!s->w[WORKER_HCLOUD].ready)
+			c->next_reread = now + HC_DOWN_RETRY_MS;
+		else if (c->hc_seq != 0)
+			c->next_reread = now + HC_BUSY_RETRY_MS;
+		else
+			c->next_reread =
+			    gov_next_due(&c->gov, GOV_FAILOVER, now);
 		c->dirty = 1;
 		metrics_reconcile_end(&s->m, RECONCILE_REQUEUE_AFTER, now);
 		return;
@@ -606,6 +541,38 @@ run_decide(struct sup *s, int64_t now)
 	exec_next(s, now);
 }
 
+/* Waiting Hetzner requests, highest priority first: the one slot goes
+ * to the first the governor admits. */
+static void
+hc_tick(struct sup *s, int64_t now)
+{
+	struct ctl *c = &s->ctl;
+
+	if (c->running && c->assign_wait) {
+		if (!write_enabled(s, now))
+			plan_abort(s, "not leading any more");
+		else
+			exec_step(s, &c->plan.steps[c->step], now);
+	}
+	if (c->action_pending)
+		ctl_action_check(s, now);
+	if (!c->running)
+		ctl_fastpath(s, now);
+	if (now >= c->next_resync && !c->running && s->w[WORKER_HCLOUD].ready) {
+		if (ctl_read_fips(s, 0, now)) {
+			c->next_resync = now + s->cfg->resync_interval_ms;
+			c->dirty = 1;
+		} else {
+			/* due again when the governor says, at the latest
+			 * in a second should nothing have been recorded */
+			c->next_resync = c->hc_wake[GOV_RESYNC];
+			if (c->next_resync <= now ||
+			    c->next_resync > now + 60000)
+				c->next_resync = now + 1000;
+		}
+	}
+}
+
 void
 ctl_tick(struct sup *s, int64_t now)
 {
@@ -624,12 +591,8 @@ ctl_tick(struct sup *s, int64_t now)
 	if (c->wait_seq != 0 && now >= c->step_deadline)
 		step_timeout(s, now);
 	if (c->fips_inflight && !c->running && now >= c->step_deadline)
-		fips_finished(s, 0, now);
-	if (now >= c->next_resync && !c->running && s->w[WORKER_HCLOUD].ready) {
-		read_fips(s, 0, now);
-		c->next_resync = now + s->cfg->resync_interval_ms;
-		c->dirty = 1;
-	}
+		ctl_fips_finished(s, 0, now);
+	hc_tick(s, now);
 	if (c->running || c->fips_inflight || !world_ready(s))
 		return;
 	if (c->dirty || now >= c->decide_at)
@@ -652,6 +615,8 @@ ctl_next_deadline(const struct sup *s, int64_t now)
 	d = c->next_resync;
 	if (c->wait_seq != 0 || c->fips_inflight)
 		d = c->step_deadline < d ? c->step_deadline : d;
+	if ((t = ctl_hc_deadline(s, now)) < d)
+		d = t > now ? t : now;
 	if (c->running || c->fips_inflight || !world_ready(s))
 		return d;
 	if (c->dirty)
@@ -684,8 +649,13 @@ ctl_worker_down(struct sup *s, int kind, int64_t now)
 		c->probe_sending = 0; /* the new one gets a whole list */
 		c->probe_dirty = 1;
 	}
-	if (kind == WORKER_HCLOUD && c->fips_inflight)
-		fips_finished(s, 0, now);
+	if (kind == WORKER_HCLOUD) {
+		ctl_hc_reset(s);
+		if (c->fips_inflight)
+			ctl_fips_finished(s, 0, now);
+		if (c->assign_wait)
+			plan_abort(s, "hcloud worker down");
+	}
 	if (c->wait_seq != 0 && c->wait_kind == kind) {
 		/* The answer will never come: a restart mid-plan loses
 		 * nothing, the next decision starts from the world. */
@@ -699,7 +669,6 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 {
 	struct ctl *c = &s->ctl;
 
-	(void)kind;
 	switch (type) {
 	case MSG_KUBE_SYNC_BEGIN:
 	case MSG_KUBE_SYNC_END:
@@ -710,6 +679,7 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 		break;
 	case MSG_KUBE_NODE_DEL:
 		world_node_remove(s->world, p->name.name);
+		metrics_probe_prune(&s->m, s->world);
 		c->probe_dirty = 1;
 		break;
 	case MSG_KUBE_POD:
@@ -725,20 +695,44 @@ ctl_on_frame(struct sup *s, int kind, uint16_t type, uint32_t seq,
 	case MSG_PROBE_RESULT:
 		world_probe_result(s->world, p->probe.node, p->probe.ok, now);
 		if (p->probe.failed > 0)
-			metrics_probe_failed(&s->m, p->probe.node,
+			metrics_probe_failed(&s->m, s->world, p->probe.node,
 			    p->probe.failed);
 		break;
 	case MSG_HC_FIPS_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
+		ctl_hc_answered(s, type, seq, p, now);
 		if (seq == c->fips_seq && c->fips_inflight)
-			on_fips(s, &p->fips, now);
+			ctl_on_fips(s, &p->fips, now);
 		return;
 	case MSG_HC_ACTION_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
+		ctl_hc_answered(s, type, seq, p, now);
 		if (seq == c->action_seq && c->fips_inflight)
-			on_action(s, &p->hc, now);
+			ctl_on_action(s, &p->hc, now);
+		return;
+	case MSG_HC_SERVER_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
+		ctl_hc_answered(s, type, seq, p, now);
+		if (seq == c->srv_seq && c->srv_seq != 0)
+			ctl_on_server(s, &p->server, now);
+		return;
+	case MSG_HC_ASSIGN_ANS:
+		if (kind != WORKER_HCLOUD)
+			return;
+		ctl_hc_answered(s, type, seq, p, now);
+		/* Each worker numbers its own requests, so a seq alone
+		 * could be another worker's: match worker, the answer type
+		 * of what we asked (REQ + 1) and seq. */
+		if (c->running && seq == c->wait_seq && kind == c->wait_kind &&
+		    type == c->wait_type + 1)
+			step_answer(s, p, type, now);
 		return;
 	case MSG_KUBE_LABEL_ANS:
-	case MSG_HC_ASSIGN_ANS:
-		if (c->running && seq == c->wait_seq)
+		if (c->running && seq == c->wait_seq && kind == c->wait_kind &&
+		    type == c->wait_type + 1)
 			step_answer(s, p, type, now);
 		return;
 	case MSG_KUBE_EVENT_ANS:

@@ -88,6 +88,14 @@ prepared(const struct decide_cfg *cfg, const struct world_node *n)
 	return !cfg->prepared_gate || n->ready_pods > 0;
 }
 
+/* Server fast path: a gateway whose server is off, stopping, deleting
+ * or gone waits out no grace, and such a candidate is not eligible. */
+static int
+server_off(const struct world_node *n)
+{
+	return n->server == WORLD_SERVER_OFF;
+}
+
 /* Both "within grace" tests are true when the cause is absent. */
 static int
 probe_in_grace(const struct decide_cfg *cfg, const struct world_node *n,
@@ -121,7 +129,7 @@ decide_node_holding(const struct decide_cfg *cfg, const struct world_node *n,
 {
 	return !n->unschedulable && !n->deleting &&
 	    !decide_node_fit(cfg, n, now) && probe_in_grace(cfg, n, now) &&
-	    unprepared_in_grace(cfg, n, now);
+	    unprepared_in_grace(cfg, n, now) && !server_off(n);
 }
 
 int
@@ -130,7 +138,7 @@ decide_node_eligible(const struct decide_cfg *cfg, const struct world_node *n,
 {
 	return n->candidate && n->ready && !n->unschedulable && !n->deleting &&
 	    n->server_id != 0 && n->probe == WORLD_PROBE_OK &&
-	    prepared(cfg, n) && !skipped(cfg, n, now);
+	    prepared(cfg, n) && !skipped(cfg, n, now) && !server_off(n);
 }
 
 static int
@@ -381,6 +389,10 @@ describe(const struct decide_cfg *cfg, const struct world_node *n, int64_t now,
 		r = snprintf(buf, len, "%s is being deleted", n->name);
 	else if (n->unschedulable)
 		r = snprintf(buf, len, "%s is cordoned", n->name);
+	else if (server_off(n))
+		r = snprintf(buf, len,
+		    "%s: its server is off or gone (fast path, no grace)",
+		    n->name);
 	else if (failing &&
 	    (!probe_in_grace(cfg, n, now) || unprepared_in_grace(cfg, n, now)))
 		r = cause(buf, len, n, "probe failing", n->failing_since,

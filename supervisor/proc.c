@@ -1,6 +1,5 @@
-/* proc.c: starting, watching and restarting the sandboxed workers */
-#include <sys/prctl.h>
-#include <sys/syscall.h>
+/* proc.c: the workers as the supervisor sees them, started and stopped
+ * through the spawner */
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -13,7 +12,6 @@
 
 #include "common/frame.h"
 #include "common/log.h"
-#include "common/workers.h"
 #include "proc.h"
 
 static const char *const reason_names[PROC_R_MAX] = {
@@ -30,65 +28,47 @@ proc_reason_name(enum proc_reason r)
 	return r < PROC_R_MAX ? reason_names[r] : "unknown";
 }
 
-/*
- * In the child between fork and exec: only async-signal-safe calls.
- * The worker inherits its socket on WORKER_FD, /dev/null as stdin and
- * our stdout/stderr for logs; every other fd is closed, the signal mask
- * we block for signalfd is cleared, and the environment is only the
- * marker that proves the re-exec came from us.
- */
-static void __attribute__((noreturn)) child_exec(struct worker *w, int sock)
+/* One fixed-size request to the spawner.  The channel is local and
+ * tiny frames never fill it; a failure means the spawner is gone,
+ * which the loop sees as EOF and treats as fatal. */
+static int
+spawner_req(int sock, uint16_t type, int role, pid_t pid)
 {
-	char *argv[PROC_ARGS_MAX + 4], marker[64];
-	char *envp[] = { marker, NULL };
-	sigset_t none;
-	size_t i, n = 0;
-	int null;
+	struct msg_spawn m;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* A worker never outlives its supervisor, even after a SIGKILL. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (dup2(sock, WORKER_FD) == -1)
-		_exit(127);
-	if ((null = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1) {
-		dup2(null, STDIN_FILENO);
-	}
-	syscall(SYS_close_range, WORKER_FD + 1, ~0U, 0);
-	snprintf(marker, sizeof(marker), "STABLE_EGRESSD_WORKER=%s", w->mode);
-	argv[n++] = (char *)"stable-egressd";
-	argv[n++] = (char *)"--worker";
-	argv[n++] = (char *)w->mode;
-	for (i = 0; w->args[i] != NULL && i < PROC_ARGS_MAX; i++)
-		argv[n++] = w->args[i];
-	argv[n] = NULL;
-	/* /proc/self/exe: the very image we run, even if the file on disk
-	 * was replaced by an upgrade since. */
-	execve("/proc/self/exe", argv, envp);
-	_exit(127);
+	memset(&m, 0, sizeof(m));
+	m.role = (uint8_t)role;
+	m.pid = (uint32_t)pid;
+	return frame_send(sock, type, 0, &m);
 }
 
 int
 proc_start(struct worker *w, int64_t now)
 {
-	int sv[2], fl;
-	pid_t pid;
-
-	if (frame_socketpair(sv) == -1)
-		return -1;
-	if ((pid = fork()) == -1) {
-		close(sv[0]);
-		close(sv[1]);
+	if (w->starting || w->pid > 0) {
+		errno = EBUSY;
 		return -1;
 	}
-	if (pid == 0)
-		child_exec(w, sv[1]);
-	close(sv[1]);
-	/* Non-blocking: a stuck worker must never stall the loop. */
-	fl = fcntl(sv[0], F_GETFL);
-	fcntl(sv[0], F_SETFL, fl | O_NONBLOCK);
+	if (spawner_req(w->spawner, MSG_SPAWN_START_REQ, w->kind, 0) == -1)
+		return -1;
+	w->starting = 1;
+	w->started_at = now;
+	return 0;
+}
+
+void
+proc_started(struct worker *w, pid_t pid, int fd, int64_t now)
+{
+	int fl;
+
+	/* Non-blocking: a stuck worker must never stall the loop.  (The
+	 * worker cannot change this: O_NONBLOCK lives in our own open
+	 * file description, not its end of the pair.) */
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	w->starting = 0;
 	w->pid = pid;
-	w->fd = sv[0];
+	w->fd = fd;
 	w->ready = 0;
 	w->killed = 0;
 	w->started_at = now;
@@ -97,7 +77,19 @@ proc_start(struct worker *w, int64_t now)
 	w->hello_status = HELLO_READY;
 	w->hello_err[0] = '\0';
 	w->starts++;
-	return 0;
+}
+
+void
+proc_start_failed(struct worker *w, int64_t now)
+{
+	w->starting = 0;
+	if (w->down_since == 0)
+		w->down_since = now;
+	w->backoff_ms =
+	    w->backoff_ms == 0 ? PROC_BACKOFF_FIRST : w->backoff_ms * 2;
+	if (w->backoff_ms > PROC_BACKOFF_MAX)
+		w->backoff_ms = PROC_BACKOFF_MAX;
+	w->next_start = now + w->backoff_ms;
 }
 
 void
@@ -107,7 +99,9 @@ proc_kill(struct worker *w, enum proc_reason why)
 		return;
 	w->killed = 1;
 	w->kill_reason = why;
-	kill(w->pid, SIGKILL);
+	/* The supervisor signals no one: the spawner, the workers'
+	 * parent, stops exactly this instance. */
+	spawner_req(w->spawner, MSG_SPAWN_STOP_REQ, w->kind, w->pid);
 }
 
 void

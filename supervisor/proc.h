@@ -23,7 +23,8 @@ struct worker {
 	int kind; /* enum proto_worker */
 	const char *name; /* comm: "k8s-worker" */
 	const char *mode; /* --worker argument: "k8s" */
-	char *const *args; /* key=value, NULL-terminated */
+	int spawner; /* channel to the spawner */
+	int starting; /* START sent, STARTED not yet received */
 	pid_t pid; /* 0 when not running */
 	int fd; /* -1 when not running */
 	int ready; /* HELLO_READY received */
@@ -50,15 +51,23 @@ struct worker {
 #define PROC_STABLE_MS 60000
 #define PROC_PING_EVERY 1000
 #define PROC_PING_TIMEOUT 5000
+/* Started but no ready HELLO this long: stopped as a hung worker. */
+#define PROC_HELLO_MS 2000
 /* Down (crashing, restarting, never ready) this long: /healthz fails. */
 #define PROC_DOWN_UNHEALTHY 60000
 
-/* fork + exec our own binary as worker w, with its end of a fresh
- * socketpair on WORKER_FD.  0, or -1 with errno. */
+/* Ask the spawner to start w.  0, or -1 with errno (EBUSY: starting
+ * or running already). */
 int proc_start(struct worker *w, int64_t now);
-/* SIGKILL a running worker, remembering why (reaped later). */
+/* The spawner started w as pid; fd is the supervisor's end of its
+ * socket (now owned by w). */
+void proc_started(struct worker *w, pid_t pid, int fd, int64_t now);
+/* The spawner could not start w: retry after the backoff. */
+void proc_start_failed(struct worker *w, int64_t now);
+/* Ask the spawner to SIGKILL a running worker, remembering why (its
+ * exit is reported later). */
 void proc_kill(struct worker *w, enum proc_reason why);
-/* A worker's pid was reaped with status: close its fd, count the
+/* The spawner reported w's exit with status: close its fd, count the
  * reason, schedule the restart.  Returns the reason. */
 enum proc_reason proc_reaped(struct worker *w, int status, int64_t now);
 /* "exit 2", "signal 9", "SIGSYS (sandbox violation)" */

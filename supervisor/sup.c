@@ -13,6 +13,7 @@
 
 #include "supervisor/config/cfg.h"
 #include "common/clock.h"
+#include "common/fdpass.h"
 #include "common/frame.h"
 #include "common/log.h"
 #include "common/str.h"
@@ -97,8 +98,10 @@ sup_workers_setup(struct sup *s, char *err, size_t errlen)
 		w->kind = worker_defs[i].kind;
 		w->name = worker_defs[i].name;
 		w->mode = worker_defs[i].mode;
-		w->args = s->wargs[w->kind].argv;
 		w->fd = -1;
+		w->spawner = -1;
+		s->spawn.def[w->kind].mode = worker_defs[i].mode;
+		s->spawn.def[w->kind].args = s->wargs[w->kind].argv;
 	}
 	return 0;
 }
@@ -117,13 +120,15 @@ on_hello(struct sup *s, struct worker *w, const struct msg_hello *h,
 		return;
 	}
 	w->hello_status = h->status;
-	str_copy(w->hello_err, sizeof(w->hello_err), h->err);
+	/* A worker's words reach our stderr as they are (the one-line
+	 * start-up error): printable ASCII only. */
+	str_printable(w->hello_err, sizeof(w->hello_err), h->err);
 	if (h->status != HELLO_READY) {
 		/* At run time a credential that went bad is logged and
 		 * the worker retried with backoff (it exits by itself). */
 		if (s->ctl.started)
 			log_error("worker cannot start", "worker", w->name,
-			    "err", h->err, NULL);
+			    "err", w->hello_err, NULL);
 		return;
 	}
 	w->ready = 1;
@@ -199,44 +204,134 @@ sup_worker_readable(struct sup *s, struct worker *w, uint8_t *buf, int64_t now)
 	}
 }
 
-/* ---- processes -------------------------------------------------------- */
+/* ---- processes ---------------------------------------------------- */
 
-static struct worker *
-worker_by_pid(struct sup *s, pid_t pid)
+/* The spawner is gone: without it no worker can be restarted, so the
+ * replica stops (exit 1) and a standby takes over.  Say how it ended
+ * when it can be reaped within a moment (its channel closes first). */
+static void __attribute__((noreturn))
+spawner_lost(struct sup *s, const char *why)
 {
-	int k;
+	char how[96];
+	int status, i;
 
-	for (k = 1; k < WORKER_COUNT; k++)
-		if (s->w[k].pid == pid)
-			return &s->w[k];
-	return NULL;
+	for (i = 0; i < 100 && s->spawner_pid > 0; i++) {
+		if (waitpid(s->spawner_pid, &status, WNOHANG) ==
+		    s->spawner_pid) {
+			proc_describe(status, how, sizeof(how));
+			why = how;
+			break;
+		}
+		poll(NULL, 0, 10);
+	}
+	log_release();
+	fprintf(stderr, "stable-egressd: spawner died (%s); exiting\n", why);
+	exit(1);
 }
 
 void
 sup_reap(struct sup *s, int64_t now)
 {
-	struct worker *w;
+	char how[96];
+	int status;
+
+	(void)now;
+	if (s->spawner_pid <= 0 ||
+	    waitpid(s->spawner_pid, &status, WNOHANG) != s->spawner_pid)
+		return;
+	s->spawner_pid = 0;
+	proc_describe(status, how, sizeof(how));
+	spawner_lost(s, how);
+}
+
+static void
+on_started(struct sup *s, struct worker *w, const struct msg_spawn *m, int fd,
+    int64_t now)
+{
+	char pid[16], err[64];
+
+	if (m->pid == 0) {
+		proc_start_failed(w, now);
+		snprintf(err, sizeof(err), "%s", strerror((int)m->err));
+		log_error("spawner cannot start worker", "worker", w->name,
+		    "err", err, NULL);
+		return;
+	}
+	proc_started(w, (pid_t)m->pid, fd, now);
+	snprintf(pid, sizeof(pid), "%u", m->pid);
+	log_info("worker started", "worker", w->name, "pid", pid, NULL);
+	if (s->stopping)
+		proc_kill(w, PROC_R_EXIT);
+}
+
+static void
+on_exited(struct sup *s, struct worker *w, const struct msg_spawn *m,
+    int64_t now)
+{
 	char how[96], ms[24];
 	enum proc_reason r;
-	int status;
-	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if ((w = worker_by_pid(s, pid)) == NULL)
-			continue;
-		proc_describe(status, how, sizeof(how));
-		r = proc_reaped(w, status, now);
-		snprintf(ms, sizeof(ms), "%lld", (long long)w->backoff_ms);
-		if (!s->stopping)
-			log_warn(r == PROC_R_SANDBOX
-				? "worker killed by its "
-				  "sandbox (seccomp violation); restarting"
-				: "worker exited; restarting",
-			    "worker", w->name, "status", how, "reason",
-			    proc_reason_name(r), "backoff_ms", ms, NULL);
-		ctl_worker_down(s, w->kind, now);
-		if (w->kind == WORKER_K8S && s->elect_on)
-			elect_worker_down(&s->elect, now);
+	if ((pid_t)m->pid != w->pid)
+		return; /* an instance we already forgot */
+	proc_describe((int)m->status, how, sizeof(how));
+	r = proc_reaped(w, (int)m->status, now);
+	snprintf(ms, sizeof(ms), "%lld", (long long)w->backoff_ms);
+	if (!s->stopping)
+		log_warn(r == PROC_R_SANDBOX
+			? "worker killed by its "
+			  "sandbox (seccomp violation); restarting"
+			: "worker exited; restarting",
+		    "worker", w->name, "status", how, "reason",
+		    proc_reason_name(r), "backoff_ms", ms, NULL);
+	ctl_worker_down(s, w->kind, now);
+	if (w->kind == WORKER_K8S && s->elect_on)
+		elect_worker_down(&s->elect, now);
+}
+
+/*
+ * A frame from the spawner.  It is the trusted side of the boundary
+ * (it holds the workers' configuration), so anything unexpected from
+ * it means it is broken: the replica exits and a standby takes over.
+ * A descriptor comes only with STARTED for a worker we asked for.
+ */
+void
+sup_spawner_readable(struct sup *s, uint8_t *buf, int64_t now)
+{
+	union msg_payload p;
+	struct worker *w;
+	struct frame f;
+	int r, fd, i;
+
+	for (i = 0; i < FRAMES_PER_WAKE; i++) {
+		r = fdpass_recv(s->spawner_fd, buf, &f, &fd);
+		if (r == FRAME_ERR_IO &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r == FRAME_ERR_EOF || r == FRAME_ERR_IO)
+			spawner_lost(s, "channel closed");
+		if (r == 0)
+			r = frame_decode(&f, MSG_TO_SUP, &p);
+		if (r == 0 &&
+		    (p.spawn.role <= WORKER_NONE ||
+			p.spawn.role >= WORKER_COUNT ||
+			(f.type != MSG_SPAWN_STARTED &&
+			    f.type != MSG_SPAWN_EXITED)))
+			r = FRAME_ERR_DIRECTION;
+		w = r == 0 ? &s->w[p.spawn.role] : NULL;
+		if (r == 0 &&
+		    (f.type == MSG_SPAWN_STARTED
+			    ? !w->starting || (p.spawn.pid != 0) != (fd != -1)
+			    : fd != -1))
+			r = FRAME_ERR_FD;
+		if (r != 0) {
+			if (fd != -1)
+				close(fd);
+			spawner_lost(s, frame_strerror(r));
+		}
+		if (f.type == MSG_SPAWN_STARTED)
+			on_started(s, w, &p.spawn, fd, now);
+		else
+			on_exited(s, w, &p.spawn, now);
 	}
 }
 
@@ -245,18 +340,24 @@ sup_tick_workers(struct sup *s, int64_t now)
 {
 	struct msg_ping ping;
 	struct worker *w;
-	char pid[16];
 	int k;
 
 	for (k = 1; k < WORKER_COUNT; k++) {
 		w = &s->w[k];
-		if (w->pid == 0 && !s->stopping && now >= w->next_start) {
-			if (proc_start(w, now) == 0) {
-				snprintf(pid, sizeof(pid), "%d", (int)w->pid);
-				log_info("worker started", "worker", w->name,
-				    "pid", pid, NULL);
-			} else
+		if (w->pid == 0 && !w->starting && !s->stopping &&
+		    now >= w->next_start) {
+			if (proc_start(w, now) == -1)
 				w->next_start = now + PROC_BACKOFF_MAX;
+			continue;
+		}
+		/* A worker that never says HELLO (or never says it is
+		 * ready) is stopped after the start-up budget. */
+		if (w->pid > 0 && !w->ready && !w->killed &&
+		    w->hello_status == HELLO_READY &&
+		    now - w->started_at >= PROC_HELLO_MS) {
+			log_error("worker not ready in time; restarting",
+			    "worker", w->name, NULL);
+			proc_kill(w, PROC_R_HEARTBEAT);
 			continue;
 		}
 		if (!w->ready)
@@ -281,7 +382,10 @@ sup_next_deadline(struct sup *s, int64_t now)
 	int k;
 
 	for (k = 1; k < WORKER_COUNT; k++) {
+		if (s->w[k].starting)
+			continue;
 		t = s->w[k].pid == 0  ? s->w[k].next_start
+		    : !s->w[k].ready  ? s->w[k].started_at + PROC_HELLO_MS
 		    : s->w[k].ping_at ? s->w[k].ping_at + PROC_PING_TIMEOUT
 				      : s->w[k].next_ping;
 		d = t < d ? t : d;

@@ -9,8 +9,10 @@
 #include "common/proto.h"
 #include "decide.h"
 #include "elect.h"
+#include "governor.h"
 #include "supervisor/net/prom.h"
 #include "proc.h"
+#include "spawner/spawner.h"
 #include "world.h"
 
 struct httpd;
@@ -38,6 +40,8 @@ struct sup_metrics {
 	uint64_t add_assign[PROTO_FIPS_MAX];
 	uint64_t add_fail[PROTO_FIPS_MAX];
 	uint64_t allowlist_refusals;
+	uint64_t fastpath_demotions; /* gateways demoted by the server read */
+	uint64_t server_refusals; /* assigns the server check refused */
 	uint64_t api_req[3][600]; /* [api][HTTP code]; code 0 = none */
 	uint64_t events_sent, events_dropped;
 	struct msg_ratelimit rl; /* newest Hetzner headers */
@@ -88,7 +92,18 @@ struct ctl {
 	struct msg_fip pending_primary; /* held until the action check */
 	int64_t next_resync;
 	int64_t next_reread;
-	int64_t hc_not_before; /* after a 429: Hetzner paced */
+	/* Hetzner: one request out at a time, admitted by the governor */
+	struct gov gov;
+	uint32_t hc_seq; /* the request out, 0 = none */
+	int hc_prio; /* its enum gov_prio */
+	int64_t hc_sent_at;
+	int64_t hc_wake[GOV_PRIO_MAX]; /* a deferred one is due again */
+	int action_pending; /* re-read: FIPs read, action check waits */
+	int assign_wait; /* plan paused at an ASSIGN for the budget */
+	/* the server fast path */
+	uint32_t srv_seq;
+	char srv_node[PROTO_NAME_MAX];
+	uint64_t srv_id;
 	int64_t first_evidence; /* when the current trouble began */
 	/* what was last logged/announced, to act on transitions only */
 	enum decide_outcome last_outcome;
@@ -103,7 +118,12 @@ struct ctl {
 struct sup {
 	const struct cfg *cfg;
 	struct worker w[WORKER_COUNT]; /* indexed by enum proto_worker */
-	struct cfg_worker_args wargs[WORKER_COUNT]; /* their argv */
+	struct cfg_worker_args wargs[WORKER_COUNT]; /* their argv, wiped
+							  * once the spawner
+							  * has them */
+	struct spawn_cfg spawn; /* what the spawner is forked with */
+	int spawner_fd; /* channel to the spawner */
+	pid_t spawner_pid;
 	struct elect elect;
 	int elect_on; /* --leader-elect */
 	struct world *world;
@@ -112,6 +132,7 @@ struct sup {
 	struct sup_metrics m;
 	struct httpd *metrics_srv, *health_srv;
 	int sigfd;
+	int landlock_abi; /* of our own sandbox, 0: none */
 	int stopping;
 	int64_t started_at;
 };
@@ -126,12 +147,17 @@ int sup_can_write(const struct sup *, int64_t now);
 uint32_t
 sup_request(struct sup *, int kind, uint16_t type, const void *payload);
 
+/* sandbox.c: bound listeners, spawner forked: lock ourselves down.
+ * 0, or -1 with one line in err. */
+int sup_sandbox_enter(struct sup *, char *err, size_t errlen);
+
 /* sup.c: pieces of the loop (sup_loop.c drives them) */
 int sup_signals_open(void);
 int sup_workers_setup(struct sup *, char *err, size_t errlen);
 void
 sup_worker_readable(struct sup *, struct worker *, uint8_t *buf, int64_t now);
 void sup_reap(struct sup *, int64_t now);
+void sup_spawner_readable(struct sup *, uint8_t *buf, int64_t now);
 void sup_tick_workers(struct sup *, int64_t now);
 int64_t sup_next_deadline(struct sup *, int64_t now);
 uint32_t sup_elect_send(void *arg, uint16_t type, const struct msg_lease *);
@@ -144,6 +170,26 @@ void ctl_worker_down(struct sup *, int kind, int64_t now);
 void ctl_worker_ready(struct sup *, int kind, int64_t now);
 void ctl_tick(struct sup *, int64_t now);
 int64_t ctl_next_deadline(const struct sup *, int64_t now);
+/* ctl_hc.c: Hetzner requests through the governor */
+int ctl_hc_ready(const struct sup *, enum gov_prio, int64_t now);
+void ctl_hc_wait(struct sup *, enum gov_prio, int64_t now);
+/* Send if the slot is free and the governor admits; seq, or 0 (the
+ * request is then due again at ctl_hc_deadline()). */
+uint32_t ctl_hc_send(struct sup *, uint16_t type, const void *payload,
+    enum gov_prio, int64_t now);
+void ctl_hc_answered(struct sup *, uint16_t type, uint32_t seq,
+    const union msg_payload *, int64_t now);
+void ctl_hc_reset(struct sup *);
+int64_t ctl_hc_deadline(const struct sup *, int64_t now);
+/* 1 when sent (or a read is already out), 0 when it must wait. */
+int ctl_read_fips(struct sup *, int reread, int64_t now);
+void ctl_fips_finished(struct sup *, int ok, int64_t now);
+void ctl_action_check(struct sup *, int64_t now);
+void ctl_on_fips(struct sup *, const struct msg_hc_fips_ans *, int64_t now);
+void ctl_on_action(struct sup *, const struct msg_hc_ans *, int64_t now);
+void ctl_fastpath(struct sup *, int64_t now);
+int64_t ctl_fastpath_deadline(const struct sup *, int64_t now);
+void ctl_on_server(struct sup *, const struct msg_hc_server_ans *, int64_t now);
 /* ctl_events.c */
 void ctl_announce(struct sup *, const struct plan *, int64_t now);
 void ctl_event(struct sup *, const char *node, int warning, const char *reason,
@@ -151,7 +197,13 @@ void ctl_event(struct sup *, const char *node, int warning, const char *reason,
 /* metrics.c: /metrics, /healthz and /readyz */
 int metrics_handler(void *arg, const char *path, struct buf *body,
     const char **content_type);
-void metrics_probe_failed(struct sup_metrics *, const char *node, uint32_t n);
+/* Count n failed probes of node, if the world knows it. */
+void metrics_probe_failed(struct sup_metrics *, const struct world *,
+    const char *node, uint32_t n);
+/* Drop the series of nodes the world no longer has. */
+void metrics_probe_prune(struct sup_metrics *, const struct world *);
+/* Most per-node failure series kept (as many nodes as the world). */
+#define METRICS_FAILS_MAX WORLD_NODES_MAX
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
 /* A reconcile begins (decide ran while leading) and ends with a result;
  * an end without a pass under way is ignored. */
@@ -164,5 +216,7 @@ void metrics_worker_stat(struct sup_metrics *, int kind,
 /* The result of a pass that ended without a failed step. */
 enum sup_reconcile metrics_reconcile_result(const struct plan *);
 void metrics_free(struct sup_metrics *);
+/* metrics_budget.c: the governor's figures */
+void metrics_budget(struct prom *, const struct sup *, int64_t now);
 
 #endif /* SUP_H */

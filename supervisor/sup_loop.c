@@ -15,14 +15,20 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/privdrop.h"
 #include "common/str.h"
 #include "supervisor/net/httpd.h"
 #include "sup.h"
 
+#ifdef SE_TEST_HOOKS
+#include "common/compromise.h"
+#endif
+
 #define START_BUDGET_MS 2000 /* every worker ready, or give up */
 #define RELEASE_MS 2000 /* one bounded Lease release */
 #define STOP_WAIT_MS 1500 /* workers exit after MSG_SHUTDOWN */
-#define POLLFDS_MAX (1 + WORKER_COUNT + 2 * HTTPD_POLLFDS_MAX)
+#define SPAWNER_WAIT_MS 1000 /* the spawner exits after the channel closes */
+#define POLLFDS_MAX (2 + WORKER_COUNT + 2 * HTTPD_POLLFDS_MAX)
 
 struct pollset {
 	struct pollfd fds[POLLFDS_MAX];
@@ -39,7 +45,9 @@ pollset_build(struct sup *s, struct pollset *ps, int with_http)
 	memset(ps, 0, sizeof(*ps));
 	ps->fds[0].fd = s->sigfd;
 	ps->fds[0].events = POLLIN;
-	ps->n = 1;
+	ps->fds[1].fd = s->spawner_fd;
+	ps->fds[1].events = POLLIN;
+	ps->n = 2;
 	for (k = 1; k < WORKER_COUNT; k++) {
 		ps->wfd[k] = -1;
 		if (s->w[k].fd == -1)
@@ -126,6 +134,8 @@ turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
 		if (ps.wfd[k] != -1 && ps.fds[ps.wfd[k]].revents &&
 		    s->w[k].fd == ps.fds[ps.wfd[k]].fd)
 			sup_worker_readable(s, &s->w[k], buf, now);
+	if (ps.fds[1].revents)
+		sup_spawner_readable(s, buf, now);
 	if (ps.fds[0].revents)
 		read_signals(s, now);
 	if (with_http && s->metrics_srv)
@@ -135,17 +145,22 @@ turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
 		httpd_dispatch(s->health_srv, ps.fds + ps.h_first, ps.h_n, now);
 }
 
+/* Closing the channel makes the spawner SIGKILL and reap every worker
+ * and exit; wait for it (bounded) so nothing outlives us. */
 static void
 kill_all(struct sup *s)
 {
-	int k;
+	int64_t end = clock_ms() + SPAWNER_WAIT_MS;
 
-	for (k = 1; k < WORKER_COUNT; k++)
-		if (s->w[k].pid > 0)
-			kill(s->w[k].pid, SIGKILL);
-	for (k = 1; k < WORKER_COUNT; k++)
-		if (s->w[k].pid > 0)
-			waitpid(s->w[k].pid, NULL, 0);
+	if (s->spawner_fd != -1)
+		close(s->spawner_fd);
+	s->spawner_fd = -1;
+	while (s->spawner_pid > 0 && clock_ms() < end) {
+		if (waitpid(s->spawner_pid, NULL, WNOHANG) == s->spawner_pid)
+			s->spawner_pid = 0;
+		else
+			poll(NULL, 0, 10);
+	}
 }
 
 /*
@@ -161,7 +176,7 @@ start_workers(struct sup *s, uint8_t *buf)
 
 	for (k = 1; k < WORKER_COUNT; k++)
 		if (proc_start(&s->w[k], clock_ms()) != 0)
-			fatal("cannot start worker");
+			fatal("cannot ask the spawner to start a worker");
 	for (;;) {
 		for (ready = 0, k = 1; k < WORKER_COUNT; k++) {
 			struct worker *w = &s->w[k];
@@ -173,7 +188,8 @@ start_workers(struct sup *s, uint8_t *buf)
 				kill_all(s);
 				return w->hello_status == HELLO_CONFIG ? 2 : 1;
 			}
-			if (w->pid == 0 || w->restarts[PROC_R_EXIT] ||
+			if ((w->pid == 0 && !w->starting) ||
+			    w->restarts[PROC_R_EXIT] ||
 			    w->restarts[PROC_R_SIGNAL] ||
 			    w->restarts[PROC_R_SANDBOX]) {
 				log_discard();
@@ -230,7 +246,7 @@ shutdown_all(struct sup *s, uint8_t *buf)
 	end = clock_ms() + STOP_WAIT_MS;
 	do {
 		for (left = 0, k = 1; k < WORKER_COUNT; k++)
-			left += s->w[k].pid > 0;
+			left += s->w[k].pid > 0 || s->w[k].starting;
 		if (left == 0)
 			break;
 		turn(s, buf, 0, end);
@@ -238,19 +254,75 @@ shutdown_all(struct sup *s, uint8_t *buf)
 	kill_all(s);
 }
 
-static void
-open_listeners(struct sup *s)
+/* Bound before the sandbox, which allows no new socket. */
+static int
+open_listeners(struct sup *s, char *err, size_t errlen)
 {
-	char err[256];
+	char why[256];
 
 	if (s->cfg->metrics_addr.enabled &&
 	    (s->metrics_srv = httpd_open(s->cfg->metrics_addr.text,
-		 metrics_handler, s, err, sizeof(err))) == NULL)
-		fatalx("--metrics-bind-address", "err", err, NULL);
+		 metrics_handler, s, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen,
+		    "stable-egressd: --metrics-bind-address: "
+		    "%s",
+		    why);
+		return -1;
+	}
 	if (s->cfg->health_addr.enabled &&
 	    (s->health_srv = httpd_open(s->cfg->health_addr.text,
-		 metrics_handler, s, err, sizeof(err))) == NULL)
-		fatalx("--health-probe-bind-address", "err", err, NULL);
+		 metrics_handler, s, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen,
+		    "stable-egressd: --health-probe-bind-address: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Privilege separation, in this order: the listeners are bound, the
+ * spawner is forked with the workers' configuration (the only process
+ * that keeps it), our copy is wiped, we switch to --user, and we enter
+ * our sandbox.  Only then is anything untrusted read: no HTTP request,
+ * no worker frame arrives before.  0, or -1 with one line in err.
+ */
+static int
+privsep(struct sup *s, char *err, size_t errlen)
+{
+	const struct cfg *c = s->cfg;
+	char why[256];
+	int k;
+
+	if (!c->check_config && open_listeners(s, err, errlen) == -1)
+		return -1;
+	s->spawn.drop = c->drop;
+	s->spawn.uid = c->uid;
+	s->spawn.gid = c->gid;
+	s->spawn.log_json = c->log_json;
+	s->spawn.log_level = (int)c->log_level;
+	if ((s->spawner_pid = spawner_fork(&s->spawn, &s->spawner_fd)) == -1) {
+		snprintf(err, errlen,
+		    "stable-egressd: cannot fork the "
+		    "spawner: %s",
+		    strerror(errno));
+		return -1;
+	}
+	for (k = 1; k < WORKER_COUNT; k++)
+		s->w[k].spawner = s->spawner_fd;
+	explicit_bzero(s->wargs, sizeof(s->wargs));
+	memset(&s->spawn, 0, sizeof(s->spawn));
+	if (c->drop && privdrop(c->uid, c->gid, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "stable-egressd: --user: %s", why);
+		return -1;
+	}
+	if (sup_sandbox_enter(s, why, sizeof(why)) == -1) {
+		snprintf(err, errlen,
+		    "stable-egressd: cannot enter the "
+		    "sandbox: %s",
+		    why);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -280,6 +352,9 @@ run(struct sup *s)
 
 	if ((buf = malloc(FRAME_MAX)) == NULL)
 		fatal("malloc");
+	/* Before the workers: the k8s worker may list the nodes while a
+	 * slower worker is still starting, and those records must land. */
+	setup_model(s, clock_ms());
 	if ((r = start_workers(s, buf)) != 0) {
 		free(buf);
 		return r < 0 ? 0 : r;
@@ -297,9 +372,15 @@ run(struct sup *s)
 	log_info("started", "version", SE_VERSION, "identity", s->cfg->identity,
 	    "leader_elect", s->cfg->leader_elect ? "true" : "false", "dry_run",
 	    s->cfg->dry_run ? "true" : "false", NULL);
-	open_listeners(s);
-	setup_model(s, clock_ms());
+	if (s->cfg->landlock_abi == 0 || s->landlock_abi == 0)
+		log_warn("kernel without Landlock: seccomp alone confines the "
+			 "supervisor and the workers (--require-landlock "
+			 "refuses this)",
+		    NULL);
 	s->ctl.started = 1;
+#ifdef SE_TEST_HOOKS
+	compromise_hook("supervisor");
+#endif
 	while (!s->stopping) {
 		int64_t now = clock_ms();
 
@@ -343,9 +424,24 @@ sup_main(int argc, char **argv)
 	sup.started_at = clock_ms();
 	if ((sup.sigfd = sup_signals_open()) == -1)
 		fatal("signalfd");
+	/* Root with every process as root would give a compromised
+	 * worker the whole host. */
+	if (geteuid() == 0 && !cfg.drop) {
+		fprintf(stderr,
+		    "stable-egressd: --user: required when "
+		    "started as root (every process runs as that "
+		    "user)\n");
+		return 2;
+	}
 	if (sup_workers_setup(&sup, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
+	}
+	if (privsep(&sup, err, sizeof(err)) == -1) {
+		log_discard();
+		fprintf(stderr, "%s\n", err);
+		kill_all(&sup);
+		return 1;
 	}
 	r = run(&sup);
 	if (sup.metrics_srv)

@@ -230,6 +230,7 @@ node_forget_machine(struct world_node *n)
 	n->probe = WORLD_PROBE_NEVER;
 	n->move.failures = 0;
 	n->refused = 0;
+	n->server = WORLD_SERVER_UNKNOWN;
 }
 
 int
@@ -440,13 +441,26 @@ world_probe_result(struct world *w, const char *node, int ok, int64_t now)
 
 	if (w == NULL || (n = node_find(w, node)) == NULL)
 		return;
-	if (ok)
+	if (ok) {
 		n->probe = WORLD_PROBE_OK;
-	else if (n->probe != WORLD_PROBE_FAILING) {
+		n->server = WORLD_SERVER_UNKNOWN;
+	} else if (n->probe != WORLD_PROBE_FAILING) {
 		n->probe = WORLD_PROBE_FAILING;
 		n->failing_since = now;
 	}
 	n->probed_at = now;
+}
+
+void
+world_server_result(struct world *w, const char *node, enum world_server st,
+    int64_t now)
+{
+	struct world_node *n;
+
+	if (w == NULL || (n = node_find(w, node)) == NULL)
+		return;
+	n->server = st;
+	n->server_read_at = now;
 }
 
 void
@@ -518,13 +532,15 @@ world_move_result(struct world *w, const char *node, enum world_move_result r,
 		w->fip[0].action_running = 0;
 		return;
 	}
-	/* the labels were stripped first: put one back where the IP is */
-	w->reread_primary = 1;
+	/* the labels were stripped first: put one back where the IP is;
+	 * where it is needs a read unless nothing was sent */
+	if (r != WORLD_MOVE_REFUSED_UNSENT)
+		w->reread_primary = 1;
 	if (r != WORLD_MOVE_OK)
 		w->label_holder = 1;
 	if (n == NULL)
 		return;
-	if (r == WORLD_MOVE_REFUSED) {
+	if (r == WORLD_MOVE_REFUSED || r == WORLD_MOVE_REFUSED_UNSENT) {
 		n->refused = 1;
 		n->refused_at = now;
 	} else if (r != WORLD_MOVE_OK)

@@ -25,7 +25,17 @@ enum world_move_result {
 	WORLD_MOVE_OK,
 	WORLD_MOVE_FAILED, /* 5xx, 423, 429, transport, action error */
 	WORLD_MOVE_REFUSED, /* 4xx other than 423/429: skip the node */
-	WORLD_MOVE_UNKNOWN /* timed out: where the IP is, is unknown */
+	WORLD_MOVE_UNKNOWN, /* timed out: where the IP is, is unknown */
+	/* refused before anything was sent (the server check): the
+	 * primary is where it was, the node is skipped, no re-read */
+	WORLD_MOVE_REFUSED_UNSENT
+};
+
+/* What the fast path learnt of a node's Hetzner server. */
+enum world_server {
+	WORLD_SERVER_UNKNOWN = 0, /* not read, or the read failed */
+	WORLD_SERVER_RUNNING, /* running (or starting, migrating...) */
+	WORLD_SERVER_OFF /* off, stopping, deleting, or 404 */
 };
 
 /* What the k8s worker reports about one Node. */
@@ -69,6 +79,8 @@ struct world_node {
 	struct world_backoff move; /* failed assignments to this node */
 	int refused; /* a 4xx refused an assignment here */
 	int64_t refused_at;
+	enum world_server server; /* fast path: what the last read said */
+	int64_t server_read_at; /* its time; valid unless UNKNOWN */
 	unsigned int gen; /* snapshot mark */
 };
 
@@ -140,6 +152,14 @@ void world_pods_sweep(struct world *, int64_t now);
 
 /* A probe result for a node; ignored for an unknown node. */
 void world_probe_result(struct world *, const char *node, int ok, int64_t now);
+
+/*
+ * What the fast path read of the node's server (gone: a 404).  A probe
+ * that succeeds again forgets it: the machine answers, whatever the API
+ * said a moment ago.
+ */
+void world_server_result(struct world *, const char *node, enum world_server,
+    int64_t now);
 
 /*
  * What a read of Floating IP idx (0: primary, 1..16: additional) showed.

@@ -4,12 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sandbox.h"
 #include "common/str.h"
 #include "cfg.h"
 #include "dur.h"
@@ -385,6 +387,53 @@ check_lease(const struct cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * --user NAME (or a numeric uid, for images without a passwd entry):
+ * every process switches to it after start-up.  Resolved here, while
+ * /etc/passwd can still be read; whether it is required (started as
+ * root) is the supervisor's check, so parsing stays free of uid
+ * policy.  Switching to another user needs root; naming ourselves is
+ * allowed and changes nothing.
+ */
+static int
+resolve_user(struct cfg *c, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	char q[CFG_QUOTE_MAX];
+	long long n;
+	char *end;
+
+	if (c->user[0] == '\0')
+		return 0;
+	cfg_quote(q, sizeof(q), c->user);
+	errno = 0;
+	if ((pw = getpwnam(c->user)) != NULL) {
+		c->uid = pw->pw_uid;
+		c->gid = pw->pw_gid;
+	} else {
+		errno = 0;
+		n = strtoll(c->user, &end, 10);
+		if (errno != 0 || *end != '\0' || end == c->user || n < 1 ||
+		    n > 0x7fffffffLL) {
+			fail(err, errlen, "--user: no such user %s", q);
+			return -1;
+		}
+		c->uid = c->gid = (uint32_t)n;
+	}
+	if (c->uid == 0 || c->gid == 0) {
+		fail(err, errlen,
+		    "--user: %s is root; name an unprivileged user", q);
+		return -1;
+	}
+	if (geteuid() != 0 && c->uid != geteuid()) {
+		fail(err, errlen,
+		    "--user: switching to %s needs starting as root", q);
+		return -1;
+	}
+	c->drop = geteuid() == 0;
+	return 0;
+}
+
 int
 cfg_finish(struct cfg *c, char *err, size_t errlen)
 {
@@ -404,11 +453,21 @@ cfg_finish(struct cfg *c, char *err, size_t errlen)
 		"KUBERNETES_SERVICE_PORT", "", err, errlen) == -1)
 		return -1;
 	if (lease_namespace(c, err, errlen) == -1 ||
-	    default_identity(c, err, errlen) == -1)
+	    default_identity(c, err, errlen) == -1 ||
+	    resolve_user(c, err, errlen) == -1)
 		return -1;
 	cfg_zap_finish(c);
 	if (check_fips(c, err, errlen) == -1 ||
 	    check_lease(c, err, errlen) == -1)
 		return -1;
+	/* Probed here, before any process is sandboxed: the supervisor
+	 * exports it, and an operator who requires it is refused now. */
+	if ((c->landlock_abi = sandbox_landlock_abi()) == 0 &&
+	    c->require_landlock) {
+		fail(err, errlen,
+		    "--require-landlock: this kernel has no Landlock (not "
+		    "built, or not in the lsm= list)");
+		return -1;
+	}
 	return 0;
 }

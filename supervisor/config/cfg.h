@@ -66,6 +66,7 @@ struct cfg {
 	char hcloud_token_path[CFG_PATH_MAX];
 	char hcloud_endpoint[CFG_URL_MAX]; /* no trailing '/' */
 	char hcloud_ca_file[CFG_PATH_MAX]; /* "": system CAs */
+	char hcloud_server_selector[1024]; /* "": no server check */
 
 	/* Decisions and probes */
 	int64_t resync_interval_ms; /* > 0 */
@@ -94,7 +95,14 @@ struct cfg {
 	char zap_stacktrace_level[8]; /* accepted; no stack traces here */
 	int dry_run;
 	int check_config;
+	int require_landlock;
+	int landlock_abi; /* the kernel's, probed by cfg_finish(); 0: none */
 	char config_path[CFG_PATH_MAX]; /* "": no file */
+
+	/* Privileges: --user resolved by cfg_finish() */
+	char user[CFG_NS_MAX]; /* "": stay as started */
+	int drop; /* 1: switch to uid/gid below */
+	uint32_t uid, gid;
 
 	/* Bit i: cfg_flags[i] was set by the file or the command line. */
 	uint64_t given;

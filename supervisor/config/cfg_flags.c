@@ -478,6 +478,11 @@ const struct cfg_flag cfg_flags[] = {
 	    "Hetzner Cloud API base URL, else $HCLOUD_ENDPOINT; https://, or "
 	    "http:// to a loopback host only",
 	    set_endpoint, show_str, FIELD(hcloud_endpoint), 0 },
+	{ "hcloud-server-label-selector", CFG_T_STR, 0, "selector", "",
+	    "Hetzner label selector the target server must match before a "
+	    "Floating IP is assigned to it, e.g. k=v,k2 in (a,b) (empty: no "
+	    "check)",
+	    set_text, show_str, FIELD(hcloud_server_selector), 0 },
 	{ "hcloud-token-path", CFG_T_STR, 0, "file", "/etc/hcloud/token",
 	    "file holding the Hetzner Cloud API token (a trailing newline is "
 	    "trimmed)",
@@ -549,10 +554,18 @@ const struct cfg_flag cfg_flags[] = {
 	{ "prepared-pod-namespace", CFG_T_STR, 0, "namespace", "kube-system",
 	    "namespace of the prepared pods", set_ns, show_str,
 	    FIELD(prepared_pod_namespace), 0 },
+	{ "require-landlock", CFG_T_BOOL, 0, NULL, "false",
+	    "refuse to start on a kernel without Landlock (else: a warning "
+	    "and the metric stable_egressd_landlock_abi)",
+	    set_bool, show_bool, FIELD(require_landlock), 0 },
 	{ "resync-interval", CFG_T_DUR, 0, "duration", "30s",
 	    "how often the Floating IPs are re-read and everything decided "
 	    "again",
 	    set_dur, show_dur, FIELD(resync_interval_ms), 1 },
+	{ "user", CFG_T_STR, 0, "name", "",
+	    "run every process as this user and its group; required when "
+	    "started as root",
+	    set_text, show_str, FIELD(user), 0 },
 	{ "version", CFG_T_ACTION, CFG_F_NOFILE | CFG_F_NOPRINT, NULL, NULL,
 	    "print the version and exit", set_action, NULL, 0, 0, 0 },
 	/* controller-runtime's logging flags (the reference's), mapped */

@@ -216,7 +216,8 @@ args_hcloud(const struct cfg *c, struct cfg_worker_args *a, size_t *used)
 	if (add(a, used, "token_path", c->hcloud_token_path) == -1 ||
 	    add(a, used, "endpoint", c->hcloud_endpoint) == -1 ||
 	    add(a, used, "ca_file", c->hcloud_ca_file) == -1 ||
-	    add(a, used, "fips", fips) == -1)
+	    add(a, used, "fips", fips) == -1 ||
+	    add(a, used, "server_selector", c->hcloud_server_selector) == -1)
 		return -1;
 	return 0;
 }

@@ -36,6 +36,7 @@ struct httpd_conn {
 	int fd;
 	enum conn_state state;
 	int64_t deadline;
+	int64_t since; /* accepted at */
 	uint8_t *in; /* HTTPD_IN_MAX bytes while reading */
 	size_t inlen;
 	char head[384]; /* status line and header fields */
@@ -318,15 +319,32 @@ conn_expire(struct httpd_conn *c)
 	conn_close(c);
 }
 
+/*
+ * A free slot, or the one the oldest connection holds: a full listener
+ * evicts rather than refuses, so a client that keeps connections open
+ * (idle, or reading slowly) cannot lock the kubelet's probes out.  A
+ * connection still waiting for its request or draining goes before
+ * one we are answering.
+ */
 static struct httpd_conn *
 conn_slot(struct httpd *h)
 {
+	struct httpd_conn *c, *old = NULL;
 	size_t i;
 
-	for (i = 0; i < HTTPD_CONN_MAX; i++)
-		if (h->conns[i].state == CONN_FREE)
-			return &h->conns[i];
-	return NULL;
+	for (i = 0; i < HTTPD_CONN_MAX; i++) {
+		c = &h->conns[i];
+		if (c->state == CONN_FREE)
+			return c;
+		if (old == NULL ||
+		    (old->state == CONN_WRITE) > (c->state == CONN_WRITE) ||
+		    ((old->state == CONN_WRITE) == (c->state == CONN_WRITE) &&
+			c->since < old->since))
+			old = c;
+	}
+	log_debug("http connection evicted", "err", "connection limit", NULL);
+	conn_close(old);
+	return old;
 }
 
 static int
@@ -367,13 +385,10 @@ accept_all(struct httpd *h, int64_t now)
 				return;
 			continue;
 		}
-		/* At the cap: accept and close, so the client learns at once
-		 * instead of waiting in the backlog behind slow peers. */
-		if ((c = conn_slot(h)) == NULL ||
-		    (c->in = malloc(HTTPD_IN_MAX)) == NULL) {
+		c = conn_slot(h);
+		if ((c->in = malloc(HTTPD_IN_MAX)) == NULL) {
 			log_debug("http connection refused", "err",
-			    c == NULL ? "connection limit" : "out of memory",
-			    NULL);
+			    "out of memory", NULL);
 			close(fd);
 			continue;
 		}
@@ -382,6 +397,7 @@ accept_all(struct httpd *h, int64_t now)
 		c->fd = fd;
 		c->inlen = 0;
 		c->state = CONN_READ;
+		c->since = now;
 		c->deadline = now + HTTPD_READ_TIMEOUT_MS;
 		/* The request often arrived with the handshake. */
 		conn_read(h, c, now);

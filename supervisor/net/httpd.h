@@ -99,7 +99,8 @@ int httpd_pollfds(struct httpd *, struct pollfd *fds, size_t max);
  * just before, then expire connections whose deadline is at or before
  * now_ms (CLOCK_MONOTONIC).  Call it after every poll() return, with
  * n = 0 after a timeout, so deadlines run.  Never blocks.  Beyond
- * HTTPD_CONN_MAX, a new connection is accepted and closed at once: the
+ * HTTPD_CONN_MAX, a new connection evicts the oldest one (one still
+ * reading its request first): the
  * client learns at once instead of waiting in the backlog.
  */
 void httpd_dispatch(struct httpd *, const struct pollfd *fds, size_t n,

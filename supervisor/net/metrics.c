@@ -140,16 +140,23 @@ fail_cmp(const void *a, const void *b)
 }
 
 /* Failed probe reports per node; sorted so lookups stay cheap with
- * thousands of nodes. */
+ * thousands of nodes.  Only nodes the world knows get a series (a
+ * hostile probe worker cannot invent names), and the table has a fixed
+ * cap, so no report can grow the supervisor's memory without bound. */
 void
-metrics_probe_failed(struct sup_metrics *m, const char *node, uint32_t count)
+metrics_probe_failed(struct sup_metrics *m, const struct world *w,
+    const char *node, uint32_t count)
 {
 	struct sup_fail key, *f, *n;
 
+	if (world_node_find(w, node) == NULL)
+		return;
 	memset(&key, 0, sizeof(key));
 	if (str_copy(key.name, sizeof(key.name), node) != 0)
 		return;
-	f = bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
+	f = m->n_fails == 0
+	    ? NULL
+	    : bsearch(&key, m->fails, m->n_fails, sizeof(*f), fail_cmp);
 	if (f != NULL) {
 		f->n += count;
 		return;
@@ -157,7 +164,7 @@ metrics_probe_failed(struct sup_metrics *m, const char *node, uint32_t count)
 	if (m->n_fails == m->cap_fails) {
 		size_t cap = m->cap_fails ? m->cap_fails * 2 : 16;
 
-		if (cap > 100000 ||
+		if (cap > METRICS_FAILS_MAX ||
 		    (n = reallocarray(m->fails, cap, sizeof(*n))) == NULL)
 			return;
 		m->fails = n;
@@ -166,6 +173,17 @@ metrics_probe_failed(struct sup_metrics *m, const char *node, uint32_t count)
 	key.n = count;
 	m->fails[m->n_fails++] = key;
 	qsort(m->fails, m->n_fails, sizeof(*m->fails), fail_cmp);
+}
+
+void
+metrics_probe_prune(struct sup_metrics *m, const struct world *w)
+{
+	size_t i, k;
+
+	for (i = k = 0; i < m->n_fails; i++)
+		if (world_node_find(w, m->fails[i].name) != NULL)
+			m->fails[k++] = m->fails[i];
+	m->n_fails = k; /* order kept: still sorted */
 }
 
 void
@@ -455,6 +473,9 @@ own_metrics(struct prom *p, struct sup *s, int64_t now)
 	    "1 on a ready standby: the sum over replicas is the redundancy");
 	prom_sample(p,
 	    !sup_can_write(s, now) && ready(s) && s->ctl.nodes_synced, NULL);
+	prom_family(p, "stable_egressd_landlock_abi", PROM_GAUGE,
+	    "the kernel's Landlock ABI version the workers use (0: none)");
+	prom_sample(p, s->cfg->landlock_abi, NULL);
 	prom_family(p, "stable_egressd_allowlist_refusals_total", PROM_COUNTER,
 	    "decisions refused by --egress-ip-allowlist");
 	prom_sample(p, (double)s->m.allowlist_refusals, NULL);
@@ -470,6 +491,7 @@ own_metrics(struct prom *p, struct sup *s, int64_t now)
 		    NULL);
 	worker_metrics(p, s);
 	api_metrics(p, s);
+	metrics_budget(p, s, now);
 }
 
 int

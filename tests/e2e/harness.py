@@ -61,6 +61,37 @@ def rbac_objects(source):
     return docs
 
 
+# Started as root the daemon requires --user and runs every process as
+# that user, which must be able to read the credential files.
+RUN_AS = "nobody"
+
+
+def user_flags():
+    """["--user=nobody"] when we are root, else []."""
+    return ["--user=" + RUN_AS] if os.geteuid() == 0 else []
+
+
+def grant(path):
+    """Let RUN_AS read everything under path (credentials the fakes
+    wrote, kubeconfigs): owner RUN_AS, modes unchanged; directories on
+    the way get o+x.  A no-op when we are not root."""
+    if os.geteuid() != 0:
+        return
+    import pwd
+    pw = pwd.getpwnam(RUN_AS)
+    for d, dirs, files in os.walk(path):
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+        for f in files:
+            try:
+                os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+            except FileNotFoundError:
+                pass
+    p = os.path.abspath(path)
+    while p != "/":
+        os.chmod(p, os.stat(p).st_mode | 0o001)
+        p = os.path.dirname(p)
+
+
 def free_port(host="127.0.0.1"):
     s = socket.socket()
     s.bind((host, 0))
@@ -114,6 +145,16 @@ def children(pid):
         if int(fields[1]) == pid:
             kids.append(int(d))
     return kids
+
+
+def descendants(pid):
+    """Every pid below pid (children, their children, ...)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        out += kids
+        todo += kids
+    return out
 
 
 def comm(pid):
@@ -218,11 +259,19 @@ class Replica:
                 return float(val)
         return None
 
+    def logged_text(self, needle):
+        """Raw log lines (JSON or not) that contain needle."""
+        with open(self.log_path, "rb") as f:
+            return [l for l in f.read().decode(errors="replace").splitlines()
+                    if needle in l]
+
     def leading(self):
         return self.metric("stable_egressd_leader") == 1
 
     def workers(self):
-        return {comm(p): p for p in children(self.pid)}
+        """{comm: pid} of the whole tree below the supervisor: the
+        spawner and the workers it started."""
+        return {comm(p): p for p in descendants(self.pid)}
 
     def sig(self, sig):
         if self.proc.poll() is None:
@@ -245,7 +294,7 @@ class Cluster:
 
     def __init__(self, nodes=NODES, action_seconds=0.5, lease=(4, 3, 1),
                  grace="2s", start_labelled="node-a", fip_on="node-a",
-                 tls=False, rbac=None):
+                 tls=False, hcloud_args=(), rbac=None):
         self.dir = tempfile.mkdtemp(prefix="se-e2e-")
         self.lease_timing = lease
         self.grace = grace
@@ -260,7 +309,7 @@ class Cluster:
         hargs = ["hcloud.py", "--dir", hd, "--action-seconds", str(action_seconds)]
         if tls:
             hargs.append("--tls")
-        self._start_fake(hargs, hd)
+        self._start_fake(hargs + list(hcloud_args), hd)
         self.kdir, self.hdir = kd, hd
         self.kadmin = self._read(kd, "admin-url")
         self.hadmin = self._read(hd, "admin-url")
@@ -280,6 +329,7 @@ class Cluster:
             self.add_node(n, "127.0.0.%d" % (11 + i), labelled=(n == start_labelled))
         if fip_on:
             self.put_fip(fip_on)
+        grant(self.dir)
 
     # ---- fakes -----------------------------------------------------------
     def _start_fake(self, argv, d):
@@ -378,7 +428,7 @@ class Cluster:
              "--leader-elect-retry-period=%ss" % rp,
              "--leader-elect-resource-namespace=" + self.lease_ns,
              "--prepared-pod-label=", "--resync-interval=5s",
-             "--identity=" + name, "--log-level=debug"]
+             "--identity=" + name, "--log-level=debug"] + user_flags()
         if self.tls:
             f.append("--hcloud-ca-file=" + os.path.join(self.hdir, "ca.pem"))
         return f

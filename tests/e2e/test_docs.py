@@ -6,6 +6,7 @@ supervisor/config/cfg_flags.c), with their defaults; every metric family the
 supervisor exports is documented; the seccomp allowlists listed in
 docs/security.md are the ones in each worker's sandbox.c.
 """
+import glob
 import os
 import re
 import shutil
@@ -118,26 +119,48 @@ def help_text():
     return p.stdout.decode()
 
 
+# The shared argument-checked groups of common/sandbox.h: the call each
+# group's rows are about.
+SANDBOX_GROUPS = {"SANDBOX_FCNTL_FLAGS": "fcntl",
+                  "SANDBOX_OPENAT_RDONLY": "openat",
+                  "SANDBOX_INET_CLIENT_SOCKETS": "socket"}
+
+
 def sandbox_rules(worker):
-    """(allowed, {syscall: errno}) from <worker>/sandbox.c's rules[]."""
+    """(allowed, {syscall: errno}, checked) from <worker>/sandbox.c's
+    rules[]: checked are the calls allowed only with some arguments."""
     src = read(os.path.join(ROOT, worker, "sandbox.c"))
     m = re.search(r"sandbox_rule rules\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     if m is None:
         raise AssertionError("%s/sandbox.c: no rules[] table" % worker)
     body = re.sub(r"/\*.*?\*/", "", m.group(1), flags=re.S)
-    allowed, refused = set(), {}
-    for m2 in re.finditer(r"\bALLOW\(\s*([a-z0-9_]+)", body):
+    allowed, refused, checked = set(), {}, set()
+    for m2 in re.finditer(r"\b(?:SANDBOX_)?ALLOW\(\s*([a-z0-9_]+)", body):
         allowed.add(m2.group(1))
-    for m2 in re.finditer(r"\b(?:DENY|REFUSE)\(\s*([a-z0-9_]+)\s*,\s*"
-                          r"([A-Z0-9]+)", body):
+    for m2 in re.finditer(r"\b(?:SANDBOX_)?ALLOW_IF2?\(\s*([a-z0-9_]+)|"
+                          r"\bSANDBOX_NO_EXEC\(\s*([a-z0-9_]+)", body):
+        allowed.add(m2.group(1) or m2.group(2))
+        checked.add(m2.group(1) or m2.group(2))
+    for m2 in re.finditer(r"\b(?:SANDBOX_ERRNO|ERRNO|DENY|REFUSE)\(\s*"
+                          r"([a-z0-9_]+)\s*,\s*([A-Z0-9]+)", body):
         refused[m2.group(1)] = m2.group(2)
+    for m2 in re.finditer(r"\b(?:SANDBOX_ERRNO_IF|ERRNO_IF|DENY_IF)\(\s*"
+                          r"([a-z0-9_]+)", body):
+        checked.add(m2.group(1))
+    if re.search(r"\bSANDBOX_INET_SOCKET\(", body):
+        allowed.add("socket")
+        checked.add("socket")
+    for group, call in SANDBOX_GROUPS.items():
+        if re.search(r"\b%s\b" % group, body):
+            allowed.add(call)
+            checked.add(call)
     for m2 in re.finditer(r"\{\s*SCMP_SYS\(([a-z0-9_]+)\)\s*,\s*"
                           r"([A-Z0-9]+)", body):
         if m2.group(2) == "0":
             allowed.add(m2.group(1))
         else:
             refused[m2.group(1)] = m2.group(2)
-    return allowed, refused
+    return allowed, refused, checked
 
 
 def security_section(doc, worker):
@@ -218,7 +241,8 @@ class ManPage(unittest.TestCase):
 
 
 def metric_families():
-    src = read(os.path.join(ROOT, "supervisor", "net", "metrics.c"))
+    src = "".join(read(f) for f in sorted(glob.glob(
+        os.path.join(ROOT, "supervisor", "net", "metrics*.c"))))
     fams = set(re.findall(r'prom_family\(\s*p,\s*"([a-z0-9_]+)"', src))
     if len(fams) < 10:
         raise AssertionError("supervisor/net/metrics.c: %d families found" %
@@ -251,7 +275,7 @@ class Security(unittest.TestCase):
         for w in WORKERS:
             if not os.path.exists(os.path.join(ROOT, w, "sandbox.c")):
                 continue
-            allowed, refused = sandbox_rules(w)
+            allowed, refused, checked = sandbox_rules(w)
             self.assertTrue(allowed, w)
             sec = security_section(doc, w)
             a = paragraph(sec, "System calls allowed:")
@@ -262,6 +286,9 @@ class Security(unittest.TestCase):
             got = dict(re.findall(r"`([a-z0-9_]+)` \(([A-Z0-9]+)", r))
             self.assertEqual(got, refused,
                              "docs/security.md, %s: refused" % w)
+            c = paragraph(sec, "Allowed only with checked arguments:") or ""
+            self.assertEqual(set(re.findall(r"`([a-z0-9_]+)`", c)), checked,
+                             "docs/security.md, %s: checked" % w)
 
     def test_never_allowed(self):
         # docs/security.md promises no worker can call these.
@@ -273,7 +300,7 @@ class Security(unittest.TestCase):
         for w in WORKERS:
             if not os.path.exists(os.path.join(ROOT, w, "sandbox.c")):
                 continue
-            allowed, _ = sandbox_rules(w)
+            allowed, _, _ = sandbox_rules(w)
             self.assertEqual(allowed & never, set(), w)
 
 

@@ -848,6 +848,11 @@ class TestToken(FakeCase):
         cls.kc = os.path.join(cls.tmp.name, "kubeconfig-tokenfile")
         with open(cls.kc, "w") as f:
             f.write(text[:start] + "    tokenFile: token" + text[end:])
+        # The fake rotates by rename, as the kubelet's projected volume
+        # does: mark the directory as one ("..data"), so Landlock grants
+        # the directory and not the first token file alone.
+        assert os.path.dirname(cls.fake.kubeconfig_path) == cls.tmp.name
+        os.symlink(".", os.path.join(cls.tmp.name, "..data"))
 
     def test_token_reread(self):
         w = self.start_worker(kubeconfig=self.kc, token_reread_s="1")

@@ -14,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, TEST_BIN, Cluster, comm, proc_status  # noqa: E402
+from harness import (BIN, RUN_AS, TEST_BIN, Cluster, comm, descendants,  # noqa: E402
+                     proc_status, user_flags)
 
 WORKERS = ("k8s-worker", "hcloud-worker", "probe-worker")
 
@@ -63,6 +64,9 @@ class Running(unittest.TestCase):
             for fd in os.listdir("/proc/%d/fd" % pid):
                 target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
                 if int(fd) <= 2:
+                    continue
+                # The spawner keeps /dev/null for the workers' stdin.
+                if name == "spawner" and target == "/dev/null":
                     continue
                 self.assertTrue(target.startswith(("socket:", "anon_inode:")),
                                 "%s fd %s -> %s" % (name, fd, target))
@@ -152,6 +156,8 @@ class Running(unittest.TestCase):
         self.assertFalse(found["probe-worker"][0], "hcloud token in probe-worker")
         self.assertFalse(found["hcloud-worker"][1], "kube token in hcloud-worker")
         self.assertFalse(found["probe-worker"][1], "kube token in probe-worker")
+        self.assertFalse(found["spawner"][0], "hcloud token in spawner")
+        self.assertFalse(found["spawner"][1], "kube token in spawner")
         self.assertTrue(found["hcloud-worker"][0], "scan is blind: token not in hcloud-worker")
 
 
@@ -173,6 +179,102 @@ def scan(pid, needle):
             except (OSError, ValueError, OverflowError):
                 continue
     return hit
+
+
+def alive(pid):
+    try:
+        return not proc_status(pid).get("State", "").startswith(("Z", "X"))
+    except OSError:
+        return False
+
+
+class Privsep(unittest.TestCase):
+    """The spawner, the supervisor's own sandbox, --user, and what
+    happens when any process of the tree is killed."""
+
+    @classmethod
+    def setUpClass(cls):
+        need(BIN)
+        cls.c = Cluster()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def start(self):
+        r = self.c.replica("ps-%d" % len(self.c.replicas))
+        ok = Cluster.wait(lambda: len([w for w in r.workers() if w in WORKERS]) == 3
+                          and r.get("/readyz", r.health_port)[0] == 200, 10)
+        self.assertTrue(ok, "not ready: %s" % open(r.log_path).read()[-2000:])
+        self.addCleanup(r.stop)
+        return r
+
+    def test_tree_shape(self):
+        r = self.start()
+        kids = {comm(p): p for p in __import__("harness").children(r.pid)}
+        self.assertEqual(list(kids), ["spawner"], "the supervisor's only child")
+        sp = kids["spawner"]
+        wk = {comm(p): p for p in __import__("harness").children(sp)}
+        self.assertEqual(sorted(wk), sorted(WORKERS), "workers are the spawner's")
+
+    def test_supervisor_is_sandboxed(self):
+        r = self.start()
+        st = proc_status(r.pid)
+        self.assertEqual(st["Seccomp"], "2")
+        self.assertEqual(st["NoNewPrivs"], "1")
+        for k in ("CapEff", "CapPrm", "CapBnd", "CapAmb"):
+            self.assertEqual(st[k], "0000000000000000", k)
+        # Not dumpable: /proc/PID/mem belongs to root whatever our uid.
+        if os.geteuid() == 0:
+            self.assertEqual(os.stat("/proc/%d/mem" % r.pid).st_uid, 0)
+        for fd in os.listdir("/proc/%d/fd" % r.pid):
+            target = os.readlink("/proc/%d/fd/%s" % (r.pid, fd))
+            if int(fd) <= 2:
+                continue
+            self.assertTrue(target.startswith(("socket:", "anon_inode:")),
+                            "supervisor fd %s -> %s" % (fd, target))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to start as root")
+    def test_every_process_runs_as_user(self):
+        import pwd
+        pw = pwd.getpwnam(RUN_AS)
+        r = self.start()
+        for pid in [r.pid] + descendants(r.pid):
+            st = proc_status(pid)
+            self.assertEqual(st["Uid"].split(), [str(pw.pw_uid)] * 4, comm(pid))
+            self.assertEqual(st["Gid"].split(), [str(pw.pw_gid)] * 4, comm(pid))
+            self.assertEqual(st["Groups"], "", comm(pid))
+
+    def test_sigkill_spawner_is_fatal_and_leaves_nothing(self):
+        r = self.start()
+        tree = descendants(r.pid)
+        os.kill(r.workers()["spawner"], signal.SIGKILL)
+        rc = r.proc.wait(3)
+        self.assertEqual(rc, 1)
+        self.assertTrue(r.logged_text("spawner died"), open(r.log_path).read()[-1500:])
+        self.assertTrue(Cluster.wait(lambda: not any(alive(p) for p in tree), 3),
+                        "left behind: %s" % [p for p in tree if alive(p)])
+
+    def test_sigkill_supervisor_leaves_nothing(self):
+        r = self.start()
+        tree = descendants(r.pid)
+        self.assertEqual(len(tree), 4)
+        os.kill(r.pid, signal.SIGKILL)
+        r.proc.wait(3)
+        self.assertTrue(Cluster.wait(lambda: not any(alive(p) for p in tree), 3),
+                        "orphans: %s" % [(p, comm(p)) for p in tree if alive(p)])
+
+    def test_sigkill_each_worker_restarted_by_spawner(self):
+        r = self.start()
+        sp = r.workers()["spawner"]
+        for name in WORKERS:
+            old = r.workers()[name]
+            os.kill(old, signal.SIGKILL)
+            new = Cluster.wait(lambda: r.workers().get(name) not in (None, old)
+                               and r.workers().get(name), 3, 0.02)
+            self.assertTrue(new, name)
+        self.assertEqual(r.workers()["spawner"], sp, "the spawner was replaced")
+        self.assertIsNone(r.proc.poll())
 
 
 class BadInput(unittest.TestCase):
@@ -248,6 +350,20 @@ class BadInput(unittest.TestCase):
                           "clusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:1\n"
                           "    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user: {token: t}\n")
         self.bad(["--kubeconfig=" + path], r"insecure")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_root_without_user_refused(self):
+        argv = [BIN] + [f for f in self.c.flags("bad") if f not in user_flags()] + [
+            "--metrics-bind-address=0", "--health-probe-bind-address=0"]
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        lines = p.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("--user", lines[0])
+
+    def test_unknown_user_refused(self):
+        self.bad(["--user=no-such-user-here"], r"--user.*no-such-user-here")
 
     def test_missing_required_flag(self):
         self.bad([], r"--floating-ip-name", flags=False)

@@ -14,7 +14,7 @@ Command line
 ------------
     python3 tests/fakes/hcloud.py --dir DIR [--tls] [--action-seconds S]
                                   [--rate-limit N] [--port P] [--admin-port P]
-                                  [--verbose]
+                                  [--on-assign CMD] [--verbose]
 
 Writes, each atomically (temporary file + rename), in this order:
     DIR/ca.pem      (with --tls) CA certificate that signed the server certificate
@@ -24,6 +24,13 @@ Writes, each atomically (temporary file + rename), in this order:
     DIR/admin-url   plain-HTTP admin base URL, e.g. http://127.0.0.1:PORT/__fake
     DIR/ready       written last (contains the pid); removed again on exit
 Runs until SIGTERM or SIGINT, then exits 0.
+With --on-assign, CMD (split like a shell word list) runs with three more
+arguments, the Floating IP's address, its server id and that server's public
+IPv4 (the last two empty when unassigned), once per Floating IP at start and
+again whenever its server changes: within 20 ms of an action's end on the fake
+clock, even when no request comes in, as Hetzner's network starts routing the
+address to the new server when the action completes (`make drill` moves the
+route of its provider router this way).
 
 Library use
 -----------
@@ -36,7 +43,8 @@ Every admin endpoint below is a thin wrapper over a public method of the same
 meaning: state, reset, add_server, patch_server, delete_server,
 add_floating_ip, patch_floating_ip, delete_floating_ip, actions,
 finish_action, script_actions, action_scripts, clear_action_scripts,
-add_token, revoke_token, rate_limit, set_rate_limit, add_fault, faults,
+add_token, revoke_token, rate_limit, set_rate_limit, competitor,
+set_competitor, add_fault, faults,
 clear_faults, requests, clear_requests, clock, advance_clock,
 set_clock_offset, knobs, set_knobs, deprecated_calls. Invalid input raises
 AdminError (status, message). fake.internal_errors lists tracebacks of bugs
@@ -180,6 +188,12 @@ GET|POST /__fake/ratelimit    POST {"limit"?, "remaining"?, "scope"?:"project"|
                               "unauthenticated", "client"?="127.0.0.1"}
                               -> {"project":{"limit","remaining","reset"},
                                   "unauthenticated":{addr:{...}}}
+GET|POST /__fake/competitor   POST {"rate": r} -> {"rate","spent","refused"}: a
+                              competing client of the same project that wants r
+                              requests per second (0 stops it) and takes each
+                              token the moment it is there, so only the rest
+                              of the refill is left to others; not in the
+                              request log
 GET|POST|DELETE /__fake/faults
                               POST {"kind", "count"?=1, "path"?, "method"?, "delay"?,
                               "apply"?, "status"?, "code"?, "message"?, "details"?,
@@ -212,6 +226,7 @@ import math
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -689,6 +704,8 @@ class FakeHcloud:
         self._knobs["next_action_id"] = FIRST_ACTION_ID
         self._tokens = {self.token: "rw"}
         self._project_bucket = TokenBucket(self._default_rate_limit, now)
+        self._competitor_gen = getattr(self, "_competitor_gen", 0) + 1
+        self._competitor = {"rate": 0.0, "spent": 0, "refused": 0}
         self._anon_buckets = {}
         self._anon_limit = self._default_rate_limit
         self._servers = {}
@@ -1020,6 +1037,54 @@ class FakeHcloud:
     def rate_limit(self):
         with self._lock:
             return self._rate_view(self.now())
+
+    # A competing client of the same project (the cloud controller manager,
+    # the CSI driver) that wants `rate` requests per second: its allowance
+    # grows at that rate (at most one second of it saved up) and it takes a
+    # project token the moment one is there and it has allowance left, so
+    # whatever it does not want is all another client can get.  "refused"
+    # counts the times it found the bucket empty while it had allowance.
+    # It never appears in the request log.
+
+    def set_competitor(self, rate=0.0):
+        try:
+            rate = float(rate)
+        except (TypeError, ValueError):
+            raise AdminError(400, "competitor: rate must be a number")
+        if not 0 <= rate <= 100:
+            raise AdminError(400, "competitor: rate must be within 0..100 per second")
+        with self._lock:
+            self._competitor_gen += 1
+            gen = self._competitor_gen
+            self._competitor = {"rate": rate, "spent": 0, "refused": 0}
+        if rate > 0:
+            t = threading.Thread(target=self._compete, args=(gen, rate), daemon=True)
+            t.start()
+        return self.competitor()
+
+    def competitor(self):
+        with self._lock:
+            return dict(self._competitor)
+
+    def _compete(self, gen, rate):
+        credit, waiting, last = 0.0, False, time.monotonic()
+        while True:
+            time.sleep(0.005)
+            now = time.monotonic()
+            credit = min(1.0 + rate, credit + (now - last) * rate)
+            last = now
+            with self._lock:
+                if gen != self._competitor_gen:
+                    return
+                while credit >= 1.0:
+                    if not self._project_bucket.take(self.now()):
+                        if not waiting:
+                            self._competitor["refused"] += 1
+                        waiting = True
+                        break
+                    credit -= 1.0
+                    waiting = False
+                    self._competitor["spent"] += 1
 
     def _rate_view(self, now):
         return {"project": self._project_bucket.view(now),
@@ -1987,6 +2052,11 @@ class _AdminHandler(_Handler):
         if route == ("POST", "ratelimit", 1):
             return 200, fake.set_rate_limit(**data)
 
+        if route == ("GET", "competitor", 1):
+            return 200, fake.competitor()
+        if route == ("POST", "competitor", 1):
+            return 200, fake.set_competitor(**data)
+
         if route == ("GET", "faults", 1):
             return 200, {"faults": fake.faults()}
         if route == ("POST", "faults", 1):
@@ -2033,6 +2103,24 @@ def _write_atomic(path, text):
     os.replace(tmp, path)
 
 
+def _follow_assignments(fake, command, stop):
+    """--on-assign: run command for each Floating IP whose server changed."""
+    seen = {}
+    while not stop.wait(0.02):
+        with fake._lock:
+            fake._settle(fake.now())
+            now = {}
+            for f in fake._fips.values():
+                srv = fake._servers.get(f["server"])
+                ipv4 = srv["ipv4"]["ip"] if srv and srv["ipv4"] else ""
+                now[f["ip"]] = ("" if f["server"] is None else str(f["server"]), ipv4)
+        for ip, where in sorted(now.items()):
+            if seen.get(ip) != where:
+                subprocess.run(command + [ip, where[0], where[1]], stdin=subprocess.DEVNULL,
+                               timeout=10, check=False)
+        seen = now
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Fake Hetzner Cloud API for tests.")
     parser.add_argument("--dir", required=True, help="directory for endpoint, token, ...")
@@ -2044,6 +2132,8 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=0, help="API port (default: any)")
     parser.add_argument("--admin-port", type=int, default=0, help="admin port (default: any)")
     parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    parser.add_argument("--on-assign", metavar="CMD",
+                        help="run CMD IP SERVER_ID SERVER_IPV4 when a Floating IP moves")
     args = parser.parse_args(argv)
     os.makedirs(args.dir, exist_ok=True)
     ready = os.path.join(args.dir, "ready")
@@ -2068,6 +2158,9 @@ def main(argv=None):
         _write_atomic(os.path.join(args.dir, "endpoint"), fake.endpoint)
         _write_atomic(os.path.join(args.dir, "token"), fake.token)
         _write_atomic(os.path.join(args.dir, "admin-url"), fake.admin_url)
+        if args.on_assign:
+            threading.Thread(target=_follow_assignments, daemon=True,
+                             args=(fake, shlex.split(args.on_assign), stop)).start()
         _write_atomic(ready, "%d\n" % os.getpid())
         if args.verbose:
             print("fake-hcloud: serving %s (admin %s)" % (fake.endpoint, fake.admin_url),

@@ -704,6 +704,37 @@ class AuthAndRateLimitTests(FakeTestCase):
                          "98")
         self.assertEqual(self.admin("GET", "/ratelimit")[1]["project"]["remaining"], 98)
 
+    def test_competitor_leaves_only_the_rest(self):
+        # A neighbour wanting 0.75 of the refill: a client asking once a
+        # second gets about a quarter of its requests through.
+        self.admin("POST", "/ratelimit", {"remaining": 0})
+        self.admin("POST", "/competitor", {"rate": 0.75})
+        ok = 0
+        for _ in range(12):
+            time.sleep(1)
+            ok += self.api("GET", "/servers").status == 200
+        self.admin("POST", "/competitor", {"rate": 0})
+        self.assertTrue(1 <= ok <= 5, ok)
+
+    def test_competitor_spends_the_project_refill(self):
+        # Drained, then a neighbour asking for 4 tokens/s: it gets the one
+        # token per second that comes back, and we get none.
+        self.admin("POST", "/ratelimit", {"remaining": 0})
+        self.assertEqual(self.admin("POST", "/competitor", {"rate": 4})[0], 200)
+        time.sleep(2.2)
+        c = self.admin("GET", "/competitor")[1]
+        self.assertEqual(c["rate"], 4)
+        self.assertIn(c["spent"], (1, 2))
+        self.assertGreaterEqual(c["refused"], 1)
+        self.assertError(self.api("GET", "/servers"), 429, "rate_limit_exceeded")
+        # Stopped: the refill is ours again, and the log never saw it.
+        self.admin("POST", "/competitor", {"rate": 0})
+        time.sleep(1.1)
+        self.assertEqual(self.api("GET", "/servers").status, 200)
+        self.assertEqual([q["path"] for q in self.admin("GET", "/requests")[1]["requests"]],
+                         ["/v1/servers", "/v1/servers"])
+        self.assertEqual(self.admin("POST", "/competitor", {"rate": -1})[0], 400)
+
     def test_unauthenticated_requests_are_limited_too(self):
         self.admin("POST", "/ratelimit", {"scope": "unauthenticated", "limit": 2})
         r = self.api("GET", "/servers", token="bad")
@@ -1047,6 +1078,39 @@ class CliTests(unittest.TestCase):
         self.assertEqual((status, body["server"]["name"]), (200, "node-round"))
         self.assertEqual(self.get(admin_url + "/state")[2]["knobs"]["action_seconds"], 1.0)
         self.stop(proc, signal.SIGINT)
+
+    def test_on_assign_follows_the_action_end(self):
+        # The drill's provider router follows this hook: it must fire when the
+        # action ends on the fake clock, with no request to settle it.
+        out = tempfile.NamedTemporaryFile(delete=False)
+        out.close()
+        self.addCleanup(os.unlink, out.name)
+        hook = "sh -c 'echo \"$1 $2 $3\" >> %s' hook" % out.name
+        proc, d = self.start("--action-seconds", "0.5", "--on-assign", hook)
+        endpoint, token, _ = self.check_files(d, "http")
+
+        def lines():
+            with open(out.name) as f:
+                return f.read().splitlines()
+        deadline = time.monotonic() + 5
+        while len(lines()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn("203.0.113.10  ", lines())
+        req = urllib.request.Request(endpoint + "/floating_ips/%d/actions/assign" % FIP_V4,
+                                     data=json.dumps({"server": NODE_B}).encode(),
+                                     headers={"Authorization": "Bearer " + token,
+                                              "Content-Type": "application/json"})
+        t0 = time.monotonic()
+        with urllib.request.urlopen(req, timeout=5) as r:
+            self.assertEqual(r.status, 201)
+        moved = "203.0.113.10 %d 198.51.100.12" % NODE_B
+        time.sleep(0.3)
+        self.assertNotIn(moved, lines())
+        while moved not in lines() and time.monotonic() < t0 + 5:
+            time.sleep(0.01)
+        self.assertIn(moved, lines())
+        self.assertLess(time.monotonic() - t0, 0.5 + 0.3)
+        self.stop(proc, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,30 @@ check_fip(const struct hc_fip *f)
 		abort();
 }
 
+/* The server decoder, and the selector parser on the same bytes. */
+static void
+server(const uint8_t *data, size_t size)
+{
+	static struct hc_server srv;
+	static struct hc_selector sel;
+	char text[512], err[256];
+	size_t n = size < sizeof(text) - 1 ? size : sizeof(text) - 1;
+
+	if (hc_decode_server_reply(data, size, &srv) == 0 &&
+	    (srv.id == 0 || srv.id > HC_ID_MAX ||
+		srv.status < SERVER_ST_RUNNING || srv.status > SERVER_ST_MAX ||
+		srv.labels.n > HC_LABELS_MAX))
+		abort();
+	memcpy(text, data, n);
+	text[n] = '\0';
+	if (hc_selector_parse(text, &sel, err, sizeof(err)) == 0) {
+		if (sel.n > HC_SEL_MAX)
+			abort();
+		(void)hc_selector_match(&sel, &srv.labels);
+	} else if (err[0] == '\0')
+		abort();
+}
+
 static void
 decode_all(const uint8_t *data, size_t size)
 {
@@ -50,6 +74,7 @@ decode_all(const uint8_t *data, size_t size)
 		abort();
 	if (hc_decode_error(data, size, &e) == 0 && e.code[0] == '\0')
 		abort();
+	server(data, size);
 }
 
 /* Every line of the input as a reply header. */

@@ -1205,6 +1205,7 @@ test_worker_args(void **state)
 	assert_int_equal(cfg_worker_args(cfg, CFG_WORKER_HCLOUD, a), 0);
 	assert_int_equal(a->argc, 8);
 	assert_string_equal(arg(a, "token_path"), "/etc/hcloud/token");
+	assert_string_equal(arg(a, "server_selector"), "");
 	assert_string_equal(arg(a, "endpoint"), "https://api.hetzner.cloud/v1");
 	assert_string_equal(arg(a, "ca_file"), "");
 	assert_string_equal(arg(a, "fips"), "egress,b,c");
@@ -1241,6 +1242,8 @@ test_worker_args_worst_case(void **state)
 	memset(cfg->hcloud_token_path, 't', sizeof(cfg->hcloud_token_path) - 1);
 	memset(cfg->hcloud_ca_file, 'c', sizeof(cfg->hcloud_ca_file) - 1);
 	memset(cfg->hcloud_endpoint, 'e', sizeof(cfg->hcloud_endpoint) - 1);
+	memset(cfg->hcloud_server_selector, 'l',
+	    sizeof(cfg->hcloud_server_selector) - 1);
 	memset(cfg->floating_ip_name, 'f', sizeof(cfg->floating_ip_name) - 1);
 	cfg->n_additional = CFG_ADDITIONAL_MAX;
 	for (i = 0; i < CFG_ADDITIONAL_MAX; i++) {

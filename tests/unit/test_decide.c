@@ -333,6 +333,36 @@ test_holding_during_grace(void **state)
 	run(fx, T0 + 95 * SEC, DECIDE_STEADY, "");
 }
 
+/* Server fast path: an off or gone server ends the grace at once; a
+ * running one changes nothing; a candidate known off is not eligible. */
+static void
+test_server_off_demotes_without_grace(void **state)
+{
+	struct fx *fx = *state;
+
+	put(fx->w, "a", 1, LAB | CAND, T0);
+	put(fx->w, "b", 2, CAND, T0);
+	put(fx->w, "c", 3, CAND, T0);
+	primary(fx, 1);
+	world_probe_result(fx->w, "a", 0, T0);
+	world_server_result(fx->w, "a", WORLD_SERVER_RUNNING, T0 + 100);
+	run(fx, T0 + SEC, DECIDE_HOLDING, "");
+	world_server_result(fx->w, "a", WORLD_SERVER_OFF, T0 + SEC);
+	run(fx, T0 + SEC, DECIDE_MOVE, "S:a A:b L:b");
+	assert_string_equal(fx->plan.reason,
+	    "move the primary to b, the lowest-named eligible candidate: a: "
+	    "its server is off or gone (fast path, no grace)");
+	/* b's server known off: c is chosen */
+	world_server_result(fx->w, "b", WORLD_SERVER_OFF, T0 + SEC);
+	assert_int_equal(decide_node_eligible(&fx->cfg,
+			     world_node_find(fx->w, "b"), T0 + SEC),
+	    0);
+	run(fx, T0 + SEC, DECIDE_MOVE, "S:a A:c L:c");
+	/* a probe that answers again forgets what the API said */
+	world_probe_result(fx->w, "a", 1, T0 + 2 * SEC);
+	run(fx, T0 + 2 * SEC, DECIDE_STEADY, "");
+}
+
 static void
 test_after_grace_moves(void **state)
 {
@@ -1122,6 +1152,7 @@ main(void)
 		T(test_failover_prefers_holder_candidate),
 		T(test_failover_lowest_named),
 		T(test_cordon_demotes_at_once),
+		T(test_server_off_demotes_without_grace),
 		T(test_delete_demotes_at_once),
 		T(test_holding_during_grace),
 		T(test_after_grace_moves),

@@ -21,6 +21,7 @@
 
 #include "common/sandbox.h"
 #include "k8s-worker/kube.h"
+#include "sandbox_args.h"
 
 /* The raw exit: sanitizer runtimes hook _exit() with calls the worker
  * itself never makes. */
@@ -39,17 +40,24 @@ static struct sandbox_policy
 policy_under_test(void)
 {
 	static struct sandbox_rule rules[128];
+	static const int extra[] = { SCMP_SYS(sigaltstack), SCMP_SYS(gettid),
+		SCMP_SYS(sched_getaffinity) };
 	struct sandbox_policy p = *kube_sandbox_policy();
+	size_t i;
 
 #if defined(__SANITIZE_ADDRESS__)
-	assert_true(p.nrules < sizeof(rules) / sizeof(rules[0]));
+	assert_true(p.nrules + 3 < sizeof(rules) / sizeof(rules[0]));
 	memcpy(rules, p.rules, p.nrules * sizeof(rules[0]));
-	rules[p.nrules].nr = SCMP_SYS(sigaltstack);
-	rules[p.nrules].err = 0;
-	rules[p.nrules].why = "sanitizer runtime";
+	for (i = 0; i < 3; i++) {
+		memset(&rules[p.nrules], 0, sizeof(rules[0]));
+		rules[p.nrules].nr = extra[i];
+		rules[p.nrules].why = "sanitizer runtime";
+		p.nrules++;
+	}
 	p.rules = rules;
-	p.nrules++;
 #else
+	(void)extra;
+	(void)i;
 	(void)rules;
 #endif
 	return p;
@@ -131,6 +139,48 @@ clone3_errno(void)
 	return r == -1 && errno == ENOSYS ? 0 : 1;
 }
 
+/* One shared argument case in a child under the filter. */
+static int
+case_in_child(int i)
+{
+	struct sandbox_policy p = policy_under_test();
+	char err[256];
+	pid_t pid;
+	int st, sv[2];
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+		    sandbox_seccomp(&p, err, sizeof(err)) == -1)
+			child_exit(100);
+		child_exit(sa_run(i, sv[0]));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static void
+test_arguments(void **state)
+{
+	size_t i;
+	int st;
+
+	(void)state;
+	for (i = 0; i < SA_NCASES; i++) {
+		st = case_in_child((int)i);
+		if (sa_cases[i].expect == SA_KILLS &&
+		    (!WIFSIGNALED(st) || WTERMSIG(st) != SIGSYS))
+			fail_msg("%s: want SIGSYS, got status 0x%x",
+			    sa_cases[i].what, st);
+		if (sa_cases[i].expect == SA_WORKS &&
+		    (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+			fail_msg("%s: want exit 0, got status 0x%x",
+			    sa_cases[i].what, st);
+	}
+}
+
 static void
 assert_sigsys(int st)
 {
@@ -180,7 +230,8 @@ test_table(void **state)
 		name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE,
 		    p->rules[i].nr);
 		assert_non_null(name);
-		assert_true(prev == NULL || strcmp(prev, name) < 0);
+		/* Rows of one call (argument checks) sit together. */
+		assert_true(prev == NULL || strcmp(prev, name) <= 0);
 		assert_non_null(p->rules[i].why);
 		assert_true(strlen(p->rules[i].why) > 3);
 		free(prev);
@@ -239,6 +290,7 @@ main(void)
 		cmocka_unit_test(test_allowed),
 		cmocka_unit_test(test_forbidden),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_enter),
 	};
 

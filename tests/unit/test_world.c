@@ -384,6 +384,48 @@ test_move_results(void **state)
 	assert_int_equal(world_label_holder_pending(w), 1);
 }
 
+/* Refused before anything was sent: skipped, holder labelled, no read. */
+static void
+test_move_refused_unsent(void **state)
+{
+	struct world *w = *state;
+	const struct world_node *n;
+
+	assert_int_equal(put(w, "a", 7, 0, T0), 0);
+	n = world_node_find(w, "a");
+	world_fip_set(w, 0, 42, "203.0.113.7", 0, 9, 0, NULL, T0);
+	world_move_result(w, "a", WORLD_MOVE_REFUSED_UNSENT, T0 + SEC);
+	assert_true(n->refused && n->refused_at == T0 + SEC);
+	assert_int_equal(n->move.failures, 0);
+	assert_int_equal(world_reread_pending(w), 0);
+	assert_int_equal(world_label_holder_pending(w), 1);
+	assert_int_equal(world_fip_get(w, 0)->server_id, 9);
+}
+
+/* The fast path's word on a server lasts until the probe answers. */
+static void
+test_server_result(void **state)
+{
+	struct world *w = *state;
+	const struct world_node *n;
+
+	assert_int_equal(put(w, "a", 7, 0, T0), 0);
+	n = world_node_find(w, "a");
+	assert_int_equal(n->server, WORLD_SERVER_UNKNOWN);
+	world_probe_result(w, "a", 0, T0);
+	world_server_result(w, "a", WORLD_SERVER_OFF, T0 + SEC);
+	world_server_result(w, "gone", WORLD_SERVER_OFF, T0 + SEC);
+	assert_int_equal(n->server, WORLD_SERVER_OFF);
+	assert_int_equal(n->server_read_at, T0 + SEC);
+	world_probe_result(w, "a", 0, T0 + 2 * SEC);
+	assert_int_equal(n->server, WORLD_SERVER_OFF);
+	world_probe_result(w, "a", 1, T0 + 3 * SEC);
+	assert_int_equal(n->server, WORLD_SERVER_UNKNOWN);
+	world_server_result(w, "a", WORLD_SERVER_OFF, T0 + 4 * SEC);
+	assert_int_equal(put(w, "a", 8, 0, T0 + 5 * SEC), 0); /* replaced */
+	assert_int_equal(n->server, WORLD_SERVER_UNKNOWN);
+}
+
 static void
 test_move_result_unknown_node(void **state)
 {
@@ -484,6 +526,8 @@ main(void)
 		T(test_pods_mark_sweep),
 		T(test_fip_set_and_allowlist),
 		T(test_move_results),
+		T(test_move_refused_unsent),
+		T(test_server_result),
 		T(test_move_result_unknown_node),
 		T(test_additional_backoff_facts),
 		T(test_node_limit),
