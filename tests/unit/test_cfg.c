@@ -1203,7 +1203,7 @@ test_worker_args(void **state)
 	    "stable-egress-controller.tuist.dev");
 	assert_string_equal(arg(a, "identity"), "me");
 	assert_int_equal(cfg_worker_args(cfg, CFG_WORKER_HCLOUD, a), 0);
-	assert_int_equal(a->argc, 8);
+	assert_int_equal(a->argc, 9);
 	assert_string_equal(arg(a, "token_path"), "/etc/hcloud/token");
 	assert_string_equal(arg(a, "server_selector"), "");
 	assert_string_equal(arg(a, "endpoint"), "https://api.hetzner.cloud/v1");
