@@ -24,6 +24,8 @@ from harness import BIN, Cluster  # noqa: E402
 
 def started_at(line):
     t = line["ts"]
+    if isinstance(t, (int, float)):
+        return float(t)     # zap's default epoch encoding
     return calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + t[20:23])
 
 

@@ -9,6 +9,18 @@ enum log_level {
 	LOG_ERROR,
 };
 
+/* How "ts" is written: zap's time encodings (controller-runtime's
+ * --zap-time-encoding).  DEFAULT is epoch in json, iso8601 in text. */
+enum log_time {
+	LOG_TS_DEFAULT = 0,
+	LOG_TS_EPOCH, /* float seconds since the epoch */
+	LOG_TS_MILLIS, /* float milliseconds */
+	LOG_TS_NANOS, /* integer nanoseconds */
+	LOG_TS_ISO8601, /* 2026-03-01T10:04:58.517Z */
+	LOG_TS_RFC3339, /* 2026-03-01T10:04:58Z */
+	LOG_TS_RFC3339NANO, /* 2026-03-01T10:04:58.517204Z, zeros cut */
+};
+
 /* Process-wide log settings: the one piece of global state besides the
  * loop's context and signal flags.  component is "supervisor" or a
  * worker's name; output goes to fd 2. */
@@ -18,6 +30,16 @@ int log_parse_format(const char *);
 /* "debug".. "error" -> level, or -1 */
 int log_parse_level(const char *);
 int log_enabled(enum log_level);
+/* zap's names, any case ("nano" too) -> enum log_time, or -1. */
+int log_parse_time(const char *);
+/* The canonical name of a log_time ("epoch"...; "" for DEFAULT). */
+const char *log_time_name(enum log_time);
+void log_set_time(enum log_time);
+/*
+ * A worker's "log_time=<name>" argument (cfg_worker_args()): applies it
+ * when present.  0, or -1 when the value is not a time encoding.
+ */
+int log_time_arg(int argc, char **argv);
 
 /* Hold lines in memory until log_release() (start-up chatter must not
  * precede a one-line configuration error); log_discard() drops them.

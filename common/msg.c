@@ -31,6 +31,14 @@ LAYOUT(hello_l, msg_hello, hello_f);
 static const struct msg_field ping_f[] = { U64(msg_ping, nonce) };
 LAYOUT(ping_l, msg_ping, ping_f);
 
+static const struct msg_field ping_ans_f[] = {
+	U64(msg_ping_ans, nonce), U64(msg_ping_ans, cpu_usec),
+	U64(msg_ping_ans, rss_bytes), U64(msg_ping_ans, vsz_bytes),
+	U32(msg_ping_ans, open_fds),
+	U32(msg_ping_ans, max_fds), U64(msg_ping_ans, start_usec),
+};
+LAYOUT(ping_ans_l, msg_ping_ans, ping_ans_f);
+
 static const struct msg_field api_stat_f[] = {
 	U8(msg_api_stat, api), U16(msg_api_stat, code),
 	U32(msg_api_stat, usec),
@@ -182,7 +190,7 @@ LAYOUT(spawn_l, msg_spawn, spawn_f);
 static const struct msg_desc table[] = {
 	D(MSG_HELLO, S, 0, hello_l),
 	D(MSG_PING_REQ, W, 0, ping_l),
-	D(MSG_PING_ANS, S, 0, ping_l),
+	D(MSG_PING_ANS, S, 0, ping_ans_l),
 	D(MSG_SHUTDOWN, W, 0, ping_l),
 	D(MSG_API_STAT, S, 0, api_stat_l),
 	D(MSG_TEST_SYSCALL_REQ, W, 0, test_syscall_l),

@@ -42,7 +42,7 @@ enum msg_type {
 	/* every worker */
 	MSG_HELLO = 1, /* w->s: ready, or start-up error */
 	MSG_PING_REQ = 2, /* s->w: heartbeat */
-	MSG_PING_ANS = 3, /* w->s */
+	MSG_PING_ANS = 3, /* w->s: with the worker's resource figures */
 	MSG_SHUTDOWN = 4, /* s->w: exit now */
 	MSG_API_STAT = 5, /* w->s: one API request finished */
 	MSG_TEST_SYSCALL_REQ = 9, /* s->w: test builds only */
@@ -160,6 +160,21 @@ struct msg_hello { /* MSG_HELLO */
 
 struct msg_ping { /* MSG_PING_REQ, MSG_PING_ANS, MSG_SHUTDOWN */
 	uint64_t nonce;
+};
+
+/*
+ * The heartbeat answer also carries the worker's own resource figures
+ * (common/procstat.c), which the supervisor sums into the process_*
+ * metrics: a sandboxed supervisor cannot read /proc.
+ */
+struct msg_ping_ans { /* MSG_PING_ANS */
+	uint64_t nonce;
+	uint64_t cpu_usec; /* user + system, all threads */
+	uint64_t rss_bytes; /* resident at exec + heap grown since */
+	uint64_t vsz_bytes; /* address space at exec + heap grown since */
+	uint32_t open_fds;
+	uint32_t max_fds; /* RLIMIT_NOFILE soft, at exec */
+	uint64_t start_usec; /* wall clock at exec */
 };
 
 struct msg_api_stat { /* MSG_API_STAT */
@@ -342,6 +357,7 @@ struct msg_spawn { /* MSG_SPAWN_* */
 union msg_payload {
 	struct msg_hello hello;
 	struct msg_ping ping;
+	struct msg_ping_ans ping_ans;
 	struct msg_api_stat api_stat;
 	struct msg_test_syscall test_syscall;
 	struct msg_kube_sync sync;

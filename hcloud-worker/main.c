@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/compromise.h"
 #include "common/sandbox.h"
 #include "common/str.h"
@@ -286,13 +287,18 @@ on_ping(struct hc_ctx *ctx, uint32_t seq, const union msg_payload *p)
 	/* Start-up lines stay held until the supervisor's first PING: it
 	 * pings only once every worker is ready, so a sibling's credential
 	 * error remains the daemon's only line. */
+	struct msg_ping_ans a;
+
 	log_release();
 #ifdef SE_TEST_HOOKS
 	/* Steady state (every worker is ready): one attack from inside
 	 * the sandbox, once; a kill here is reported as a sandbox kill. */
 	compromise_hook("hcloud-worker");
 #endif
-	return frame_send(ctx->fd, MSG_PING_ANS, seq, &p->ping);
+	memset(&a, 0, sizeof(a));
+	a.nonce = p->ping.nonce;
+	procstat_fill(&a);
+	return frame_send(ctx->fd, MSG_PING_ANS, seq, &a);
 }
 
 static int
@@ -530,6 +536,8 @@ hc_main(int fd, int argc, char **argv)
 	if (parse_args(argc, argv, &a, err, sizeof(err)) != 0)
 		return fatal_error(fd, err);
 	log_init("hcloud-worker", a.json, (enum log_level)a.level);
+	if (log_time_arg(argc, argv) == -1)
+		return fatal_error(fd, "hcloud-worker: bad log_time");
 	log_hold();
 	if (setup_process(fd) != 0) {
 		str_line(err, sizeof(err), "hcloud-worker: set-up: %s",

@@ -243,24 +243,32 @@ node_addresses(const cJSON *status, struct msg_kube_node *m, const char **where)
 	return 0;
 }
 
+/* *is: metadata.deletionTimestamp is set (the object is going away). */
+static int
+terminating(const cJSON *meta, int *is)
+{
+	const cJSON *del;
+
+	del = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp");
+	*is = del != NULL && !cJSON_IsNull(del);
+	return *is && !cJSON_IsString(del) ? KUBE_ERR_TYPE : 0;
+}
+
 static int
 node_meta(const cJSON *meta, const struct kube_sel *cand,
     const struct kube_sel *active, struct kube_node_obj *out,
     const char **where)
 {
-	const cJSON *labels, *del;
+	const cJSON *labels;
 	int r, is;
 
 	*where = "metadata.resourceVersion";
 	if ((r = get_rv(meta, &out->rv)) != 0)
 		return r;
 	*where = "metadata.deletionTimestamp";
-	del = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp");
-	if (del != NULL && !cJSON_IsNull(del)) {
-		if (!cJSON_IsString(del))
-			return KUBE_ERR_TYPE;
-		out->m.flags |= NODE_F_DELETING;
-	}
+	if ((r = terminating(meta, &is)) != 0)
+		return r;
+	out->m.flags |= is ? NODE_F_DELETING : 0;
 	*where = "metadata.labels";
 	if ((r = get_obj(meta, "labels", 0, &labels)) != 0)
 		return r;
@@ -321,7 +329,7 @@ int
 kube_decode_pod(const cJSON *o, struct kube_pod_obj *out, const char **where)
 {
 	const cJSON *meta, *spec, *status;
-	int r, ready;
+	int r, ready, term;
 
 	memset(out, 0, sizeof(*out));
 	*where = "object";
@@ -352,7 +360,12 @@ kube_decode_pod(const cJSON *o, struct kube_pod_obj *out, const char **where)
 	*where = "status.conditions";
 	if ((r = ready_condition(status, &ready)) != 0)
 		return r;
-	out->m.ready = (uint8_t)ready;
+	/* As the reference: a terminating host agent (deletionTimestamp
+	 * set) no longer prepares its node, Ready or not. */
+	*where = "metadata.deletionTimestamp";
+	if ((r = terminating(meta, &term)) != 0)
+		return r;
+	out->m.ready = (uint8_t)(ready && !term);
 	return 0;
 }
 

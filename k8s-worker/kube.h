@@ -424,6 +424,10 @@ struct kube_ctx {
 	int nwrites;
 	int64_t token_due; /* -1: static token */
 	int token_bad; /* a re-read failed: logged once */
+	/* Events: 0 events.k8s.io until it answers 403/404, then core/v1
+	 * for good (the reference chart grants only core events). */
+	int events_core;
+	int64_t events_denied_until; /* both APIs said 403: none till then */
 
 	/* state */
 	struct kube_store nodes;

@@ -23,6 +23,7 @@
 #include "common/compromise.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/str.h"
 #include "common/workers.h"
 #include "kube.h"
@@ -143,13 +144,18 @@ on_ping(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 	/* Start-up lines stay held until the supervisor's first PING: it
 	 * pings once every worker is ready, so a sibling's credential
 	 * error stays the daemon's only line. */
+	struct msg_ping_ans a;
+
 	log_release();
 #ifdef SE_TEST_HOOKS
 	/* Steady state (every worker is ready): one attack from inside
 	 * the sandbox, once; a kill here is reported as a sandbox kill. */
 	compromise_hook("k8s-worker");
 #endif
-	kube_send(c, MSG_PING_ANS, seq, &p->ping);
+	memset(&a, 0, sizeof(a));
+	a.nonce = p->ping.nonce;
+	procstat_fill(&a);
+	kube_send(c, MSG_PING_ANS, seq, &a);
 }
 
 static void
@@ -590,10 +596,10 @@ kube_main(int fd, int argc, char **argv)
 	log_hold();
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
 		fatal("fcntl");
-	if (json < 0 || level < 0)
+	if (json < 0 || level < 0 || log_time_arg(argc, argv) == -1)
 		return config_error(c,
-		    "k8s worker: bad log_format or "
-		    "log_level");
+		    "k8s worker: bad log_format, log_level or "
+		    "log_time");
 	if (args(c, argc, argv, err, sizeof(err)) == -1 ||
 	    load_auth(c, argc, argv, err, sizeof(err)) == -1)
 		return config_error(c, err);

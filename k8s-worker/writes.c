@@ -15,6 +15,7 @@
 #define WRITE_TIMEOUT_S 10 /* within the renew deadline */
 #define REPORTER "tuist.dev/stable-egress-controller"
 #define EVENTS_NS "default" /* Events about a Node live here */
+#define EVENTS_DENIED_MS (10 * 60 * 1000) /* after 403 from both APIs */
 #define LEASES_PATH "/apis/coordination.k8s.io/v1/namespaces/%s/leases"
 
 /* One write in flight: how to answer it, and what a retry needs. */
@@ -414,13 +415,23 @@ event_done(struct kube_req *r)
 	int res;
 
 	res = req_result(r, err, sizeof(err), &ra);
-	if (res == RES_NOT_FOUND && !op->core) {
-		/* No events.k8s.io group here: the core API instead. */
+	if ((res == RES_NOT_FOUND || res == RES_FORBIDDEN) && !op->core) {
+		/* No events.k8s.io here, or RBAC grants only core events
+		 * (the reference chart): core/v1 now and from now on. */
+		log_info("events.k8s.io refused; using core/v1 events", "code",
+		    res == RES_FORBIDDEN ? "403" : "404", NULL);
+		c->events_core = 1;
 		c->nwrites--;
 		r->owner = NULL;
 		op->core = 1;
 		event_send(c, op);
 		return;
+	}
+	if (res == RES_FORBIDDEN) {
+		/* Never a forbidden write in a loop: wait for RBAC. */
+		log_warn("events forbidden by RBAC; none for 10 minutes", "err",
+		    err, NULL);
+		c->events_denied_until = clock_ms() + EVENTS_DENIED_MS;
 	}
 	answer(c, op->ans, op->seq, res, r->code, ra, err, NULL);
 	op_done(r);
@@ -479,9 +490,15 @@ kube_on_event(struct kube_ctx *c, uint32_t seq, const union msg_payload *p)
 		    NULL);
 		return;
 	}
+	if (c->events_denied_until > clock_ms()) {
+		answer(c, MSG_KUBE_EVENT_ANS, seq, RES_FORBIDDEN, 403, 0,
+		    "events forbidden by RBAC; not retried yet", NULL);
+		return;
+	}
 	if ((op = op_new(c, MSG_KUBE_EVENT_ANS, seq)) == NULL)
 		return;
 	op->ev = *e;
+	op->core = c->events_core;
 	event_name(e->node, op->name, sizeof(op->name));
 	clock_microtime(op->time, sizeof(op->time));
 	event_send(c, op);

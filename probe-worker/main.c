@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/frame.h"
 #include "common/log.h"
+#include "common/procstat.h"
 #include "common/proto.h"
 #include "common/compromise.h"
 #include "common/sandbox.h"
@@ -327,11 +328,13 @@ static int
 flush(struct probe_ctx *ctx, int64_t now)
 {
 	struct msg_probe_result r;
-	struct msg_ping p;
+	struct msg_ping_ans p;
 	struct probe_target *t;
 
 	if (ctx->pong_due) {
+		memset(&p, 0, sizeof(p));
 		p.nonce = ctx->pong_nonce;
+		procstat_fill(&p);
 		if (frame_send(ctx->fd, MSG_PING_ANS, ctx->pong_seq, &p) == -1)
 			return send_failed();
 		ctx->pong_due = 0;
@@ -433,6 +436,11 @@ probe_main(int fd, int argc, char **argv)
 		return 2;
 	}
 	log_init("probe-worker", a.json, a.level);
+	if (log_time_arg(argc, argv) == -1) {
+		(void)hello(fd, HELLO_CONFIG, "probe-worker: bad log_time",
+		    pid);
+		return 2;
+	}
 	log_hold();
 	r = setup(&ctx, fd, &a, err, sizeof(err));
 	if (r == 0)

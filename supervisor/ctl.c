@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "supervisor/config/cfg.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/str.h"
 #include "sup.h"
@@ -182,8 +183,10 @@ plan_abort(struct sup *s, const char *why)
 {
 	struct ctl *c = &s->ctl;
 
-	if (c->running)
+	if (c->running) {
 		log_warn("plan stopped", "reason", why, NULL);
+		metrics_reconcile_end(&s->m, RECONCILE_ERROR, clock_ms());
+	}
 	c->running = 0;
 	c->wait_seq = 0;
 	c->assign_wait = 0;
@@ -198,6 +201,7 @@ plan_done(struct sup *s, int64_t now)
 
 	c->running = 0;
 	c->dirty = 1;
+	metrics_reconcile_end(&s->m, metrics_reconcile_result(&c->plan), now);
 	if (c->plan.outcome == DECIDE_LABEL_HOLDER)
 		world_label_holder_done(s->world);
 	if (c->plan.outcome != DECIDE_MOVE)
@@ -488,10 +492,15 @@ run_decide(struct sup *s, int64_t now)
 	if (decide(s->world, &s->dcfg, now, &c->plan) != 0)
 		return;
 	ctl_announce(s, &c->plan, now);
-	if (c->plan.n_steps == 0 || s->cfg->dry_run)
+	metrics_reconcile_begin(&s->m, now);
+	if (c->plan.n_steps == 0 || s->cfg->dry_run) {
+		metrics_reconcile_end(&s->m, metrics_reconcile_result(&c->plan),
+		    now);
 		return;
+	}
 	if (c->plan.outcome == DECIDE_REREAD && now < c->next_reread) {
 		c->dirty = 1; /* paced while an action runs */
+		metrics_reconcile_end(&s->m, RECONCILE_REQUEUE_AFTER, now);
 		return;
 	}
 	if (needs_hcloud(&c->plan) && !ctl_hc_ready(s, GOV_FAILOVER, now)) {
@@ -506,6 +515,7 @@ run_decide(struct sup *s, int64_t now)
 			c->next_reread =
 			    gov_next_due(&c->gov, GOV_FAILOVER, now);
 		c->dirty = 1;
+		metrics_reconcile_end(&s->m, RECONCILE_REQUEUE_AFTER, now);
 		return;
 	}
 	c->running = 1;

@@ -102,8 +102,9 @@ announce_additional(struct sup *s, const struct plan *p)
 		f = world_fip_get(s->world, (int)i);
 		s->m.allowlist_refusals++;
 		log_error("allowlist refusal: additional floating IP outside "
-			  "--egress-ip-allowlist, not assigned",
-		    "fip", s->cfg->additional[i - 1], "address", f->ip, NULL);
+			  "--additional-egress-ip-allowlist, not assigned",
+		    "fip", s->cfg->additional[i - 1], "address", f->ip,
+		    "allowlist", s->cfg->additional_allowlist_text, NULL);
 	}
 }
 

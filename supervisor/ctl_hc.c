@@ -157,6 +157,8 @@ ctl_fips_finished(struct sup *s, int ok, int64_t now)
 	if (c->running && c->wait_type == MSG_HC_FIPS_REQ) {
 		c->wait_seq = 0;
 		c->running = 0; /* a REREAD plan is one step */
+		metrics_reconcile_end(&s->m,
+		    ok ? RECONCILE_REQUEUE : RECONCILE_ERROR, now);
 	}
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "supervisor/config/allowlist.h"
 #include "decide.h"
 
 /*
@@ -297,7 +298,23 @@ add_strips(struct plan *p, const struct scan *s, const struct world_node *keep,
 	return p->more;
 }
 
-/* Floating IPs outside the allowlist, for the log and the metric. */
+/*
+ * As in the reference, --egress-ip-allowlist guards the primary only
+ * (rule 1); the additional ones, runner egress addresses that are not
+ * in it, have their own optional guard (rule 6).
+ */
+static int
+fip_allowed(const struct world *w, const struct decide_cfg *cfg, int i)
+{
+	const struct world_fip *f = &w->fip[i];
+
+	if (i == 0)
+		return f->in_allowlist;
+	return allowlist_contains_fip(cfg->additional_allowlist, f->ip,
+	    f->is_v6);
+}
+
+/* Floating IPs outside their allowlist, for the log and the metric. */
 static uint32_t
 refused_mask(const struct world *w, const struct decide_cfg *cfg)
 {
@@ -305,7 +322,7 @@ refused_mask(const struct world *w, const struct decide_cfg *cfg)
 	int i;
 
 	for (i = 0; i <= cfg->n_additional && i < WORLD_FIP_MAX; i++)
-		if (w->fip[i].known && !w->fip[i].in_allowlist)
+		if (w->fip[i].known && !fip_allowed(w, cfg, i))
 			mask |= UINT32_C(1) << i;
 	return mask;
 }
@@ -320,7 +337,7 @@ add_additional(const struct world *w, const struct decide_cfg *cfg, int64_t now,
 	for (i = 1; i <= cfg->n_additional && i < WORLD_FIP_MAX; i++) {
 		const struct world_fip *f = &w->fip[i];
 
-		if (!f->known || !f->in_allowlist ||
+		if (!f->known || !fip_allowed(w, cfg, i) ||
 		    f->server_id == gw->server_id)
 			continue;
 		if (f->action_running || in_backoff(cfg, &f->backoff, now)) {

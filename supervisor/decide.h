@@ -7,6 +7,8 @@
 
 #include "world.h"
 
+struct allowlist;
+
 struct decide_cfg {
 	int64_t unhealthy_grace_ms; /* 90 s */
 	int64_t unprepared_grace_ms; /* 5 min */
@@ -15,6 +17,9 @@ struct decide_cfg {
 	int64_t backoff_first_ms; /* 5 s, doubling per failure */
 	int64_t backoff_cap_ms; /* 5 min */
 	int64_t refusal_skip_ms; /* 10 min after a refusing 4xx */
+	/* --additional-egress-ip-allowlist; NULL or unset: not checked.
+	 * The primary's guard is world_fip.in_allowlist (rule 1). */
+	const struct allowlist *additional_allowlist;
 };
 
 /*
@@ -69,7 +74,7 @@ struct plan {
 	char held[WORLD_NAME_MAX + 1]; /* HOLDING: the node */
 	char reason[PLAN_REASON_MAX];
 	int more; /* strips were cut at PLAN_STRIP_MAX */
-	uint32_t fips_refused; /* bit i: fip i outside the allowlist */
+	uint32_t fips_refused; /* bit i: fip i outside its allowlist */
 	uint32_t fips_waiting; /* bit i: fip i in backoff or busy */
 	size_t n_steps;
 	struct plan_step steps[PLAN_STEPS_MAX];

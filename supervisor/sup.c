@@ -148,8 +148,9 @@ on_frame(struct sup *s, struct worker *w, const struct frame *f,
 	}
 	switch (f->type) {
 	case MSG_PING_ANS:
-		if (p->ping.nonce == w->nonce)
+		if (p->ping_ans.nonce == w->nonce)
 			w->ping_at = 0;
+		metrics_worker_stat(&s->m, w->kind, &p->ping_ans);
 		return;
 	case MSG_API_STAT:
 		if (p->api_stat.api <= API_HCLOUD && p->api_stat.code < 600)

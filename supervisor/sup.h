@@ -17,6 +17,15 @@
 
 struct httpd;
 
+/* controller-runtime's reconcile results (controller_runtime_reconcile_total). */
+enum sup_reconcile {
+	RECONCILE_SUCCESS = 0, /* the pass wrote what it decided */
+	RECONCILE_ERROR, /* a step failed, timed out or was cut off */
+	RECONCILE_REQUEUE, /* the primary must be read again first */
+	RECONCILE_REQUEUE_AFTER, /* waiting out a grace, backoff or pacing */
+	RECONCILE_MAX
+};
+
 /* Failover phases for the histogram, in order. */
 enum sup_phase {
 	PHASE_DETECT = 0, /* first evidence -> move decided */
@@ -43,6 +52,14 @@ struct sup_metrics {
 		uint64_t n;
 	} * fails;
 	size_t n_fails, cap_fails;
+	/* one reconcile = one decide-and-execute pass (docs/operations.md) */
+	uint64_t reconcile[RECONCILE_MAX];
+	struct prom_hist reconcile_time; /* seconds */
+	int64_t reconcile_start; /* of the pass under way, 0 = none */
+	uint64_t reconcile_add_fail; /* add_fail[] sum at its start */
+	/* process_*: each worker's latest own figures (its PING answers) */
+	struct msg_ping_ans wstat[WORKER_COUNT];
+	uint64_t cpu_gone_usec; /* CPU of worker processes that ended */
 };
 
 /* The controller: plan execution and everything it waits for. */
@@ -188,6 +205,16 @@ void metrics_probe_prune(struct sup_metrics *, const struct world *);
 /* Most per-node failure series kept (as many nodes as the world). */
 #define METRICS_FAILS_MAX WORLD_NODES_MAX
 void metrics_phase(struct sup_metrics *, enum sup_phase, int64_t ms);
+/* A reconcile begins (decide ran while leading) and ends with a result;
+ * an end without a pass under way is ignored. */
+void metrics_reconcile_begin(struct sup_metrics *, int64_t now);
+void
+metrics_reconcile_end(struct sup_metrics *, enum sup_reconcile, int64_t now);
+/* A worker's own figures from its PING answer (process_* metrics). */
+void metrics_worker_stat(struct sup_metrics *, int kind,
+    const struct msg_ping_ans *);
+/* The result of a pass that ended without a failed step. */
+enum sup_reconcile metrics_reconcile_result(const struct plan *);
 void metrics_free(struct sup_metrics *);
 /* metrics_budget.c: the governor's figures */
 void metrics_budget(struct prom *, const struct sup *, int64_t now);

@@ -335,6 +335,7 @@ setup_model(struct sup *s, int64_t now)
 	s->dcfg.unprepared_grace_ms = s->cfg->node_unprepared_grace_ms;
 	s->dcfg.prepared_gate = s->cfg->prepared_pod_label[0] != '\0';
 	s->dcfg.n_additional = (int)s->cfg->n_additional;
+	s->dcfg.additional_allowlist = &s->cfg->additional_allowlist;
 	s->elect_on = s->cfg->leader_elect;
 	if (s->elect_on)
 		elect_init(&s->elect, s->cfg->identity,
@@ -417,6 +418,7 @@ sup_main(int argc, char **argv)
 		break;
 	}
 	log_init("supervisor", cfg.log_json, cfg.log_level);
+	log_set_time(cfg.log_time);
 	log_hold();
 	sup.cfg = &cfg;
 	sup.started_at = clock_ms();

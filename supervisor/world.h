@@ -91,7 +91,7 @@ struct world_fip {
 	int is_v6;
 	uint64_t server_id; /* 0: unassigned */
 	int action_running;
-	int in_allowlist; /* computed when set */
+	int in_allowlist; /* in the "al" given when set (primary: rule 1) */
 	int64_t read_at;
 	struct world_backoff backoff; /* additional ones only */
 };

@@ -22,8 +22,11 @@ LEASE = (4, 3, 1)
 
 
 def ts(line):
-    """Wall seconds of a JSON log line's "ts" (2026-11-26T09:00:00.123Z)."""
+    """Wall seconds of a JSON log line's "ts": zap's epoch float by
+    default, or an ISO 8601 string (2026-11-26T09:00:00.123Z)."""
     t = line.get("ts")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return float(t)
     if not t:
         return None
     base = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S"))

@@ -456,6 +456,7 @@ cfg_finish(struct cfg *c, char *err, size_t errlen)
 	    default_identity(c, err, errlen) == -1 ||
 	    resolve_user(c, err, errlen) == -1)
 		return -1;
+	cfg_zap_finish(c);
 	if (check_fips(c, err, errlen) == -1 ||
 	    check_lease(c, err, errlen) == -1)
 		return -1;

@@ -48,6 +48,9 @@ struct cfg {
 	char additional[CFG_ADDITIONAL_MAX][CFG_FIPNAME_MAX];
 	char allowlist_text[CFG_LIST_MAX]; /* as given */
 	struct allowlist allowlist; /* .set 0: no guard */
+	/* --additional-egress-ip-allowlist: the additional ones only */
+	char additional_allowlist_text[CFG_LIST_MAX];
+	struct allowlist additional_allowlist; /* .set 0: not checked */
 
 	/* Kubernetes */
 	char candidate_label[CFG_LABEL_MAX];
@@ -87,6 +90,9 @@ struct cfg {
 	struct cfg_bind health_addr;
 	int log_json; /* 1 json, 0 text */
 	enum log_level log_level;
+	enum log_time log_time; /* --zap-time-encoding */
+	int zap_devel; /* --zap-devel: text, debug, iso8601 unless given */
+	char zap_stacktrace_level[8]; /* accepted; no stack traces here */
 	int dry_run;
 	int check_config;
 	int require_landlock;
@@ -164,7 +170,8 @@ void cfg_print(const struct cfg *c, FILE *fp);
 
 /*
  * The key=value arguments a worker gets at exec (common/workers.h):
- *   every worker: log_format, log_level, check (1 under --check-config);
+ *   every worker: log_format, log_level, log_time, check (1 under
+ *     --check-config);
  *   CFG_WORKER_K8S: kubeconfig, service_host, service_port, sa_dir,
  *     candidate_label, active_label, prepared_label, prepared_namespace,
  *     lease_namespace, lease_name, identity;
@@ -252,6 +259,23 @@ int cfg_refuse(char *why, size_t whylen, const char *what, const char *val,
 int cfg_parse_bool(const char *s);
 /* 1 if s holds an ASCII control byte. */
 int cfg_has_ctl(const char *s);
+
+/*
+ * controller-runtime's --zap-* flags (cfg_zap.c), mapped onto
+ * --log-format, --log-level and the ts encoding; cfg_zap_finish() applies
+ * --zap-devel's defaults to what no flag set.
+ */
+int cfg_set_zap_encoder(struct cfg *, const struct cfg_flag *, const char *,
+    char *why, size_t whylen);
+int cfg_set_zap_level(struct cfg *, const struct cfg_flag *, const char *,
+    char *why, size_t whylen);
+int cfg_set_zap_stacktrace(struct cfg *, const struct cfg_flag *, const char *,
+    char *why, size_t whylen);
+int cfg_set_zap_time(struct cfg *, const struct cfg_flag *, const char *,
+    char *why, size_t whylen);
+int cfg_show_zap_time(const struct cfg *, const struct cfg_flag *, char *buf,
+    size_t len);
+void cfg_zap_finish(struct cfg *);
 
 /* Value checks (cfg_value.c): 0, or -1 with why filled. */
 int cfg_check_label(const char *key_value, char *why, size_t whylen);

@@ -174,18 +174,18 @@ set_additional(struct cfg *c, const struct cfg_flag *f, const char *val,
 	return 0;
 }
 
+/* Both guards: text and parsed list sit side by side in struct cfg. */
 static int
-set_allowlist(struct cfg *c, const struct cfg_flag *f, const char *val,
+set_guard(const char *val, struct allowlist *dst, char *text, size_t textlen,
     char *why, size_t whylen)
 {
 	static const char prefix[] = "--egress-ip-allowlist: ";
 	struct allowlist al;
 	char msg[CFG_ERR_MAX];
 
-	(void)f;
-	if (strlen(val) >= sizeof(c->allowlist_text)) {
+	if (strlen(val) >= textlen) {
 		cfg_errf(why, whylen, "too long (at most %zu bytes)",
-		    sizeof(c->allowlist_text) - 1);
+		    textlen - 1);
 		return -1;
 	}
 	msg[0] = '\0';
@@ -195,8 +195,27 @@ set_allowlist(struct cfg *c, const struct cfg_flag *f, const char *val,
 		    str_prefix(msg, prefix) ? msg + sizeof(prefix) - 1 : msg);
 		return -1;
 	}
-	c->allowlist = al;
-	return str_copy(c->allowlist_text, sizeof(c->allowlist_text), val);
+	*dst = al;
+	return str_copy(text, textlen, val);
+}
+
+static int
+set_allowlist(struct cfg *c, const struct cfg_flag *f, const char *val,
+    char *why, size_t whylen)
+{
+	(void)f;
+	return set_guard(val, &c->allowlist, c->allowlist_text,
+	    sizeof(c->allowlist_text), why, whylen);
+}
+
+static int
+set_additional_allowlist(struct cfg *c, const struct cfg_flag *f,
+    const char *val, char *why, size_t whylen)
+{
+	(void)f;
+	return set_guard(val, &c->additional_allowlist,
+	    c->additional_allowlist_text, sizeof(c->additional_allowlist_text),
+	    why, whylen);
 }
 
 static int
@@ -333,6 +352,16 @@ show_allowlist(const struct cfg *c, const struct cfg_flag *f, char *buf,
 }
 
 static int
+show_additional_allowlist(const struct cfg *c, const struct cfg_flag *f,
+    char *buf, size_t len)
+{
+	(void)f;
+	if (allowlist_format(&c->additional_allowlist, buf, len) == 0)
+		return 0;
+	return show(buf, len, c->additional_allowlist_text);
+}
+
+static int
 show_bind(const struct cfg *c, const struct cfg_flag *f, char *buf, size_t len)
 {
 	const struct cfg_bind *b = cfield(c, f);
@@ -409,6 +438,10 @@ const struct cfg_flag cfg_flags[] = {
 	    "node label that marks the egress gateway; it moves with the "
 	    "Floating IP",
 	    set_label, show_str, FIELD(active_label), 0 },
+	{ "additional-egress-ip-allowlist", CFG_T_LIST, 0, "cidrs", "",
+	    "comma list of CIDRs guarding the additional Floating IPs: one "
+	    "outside it is never assigned (empty: not checked)",
+	    set_additional_allowlist, show_additional_allowlist, 0, 0, 0 },
 	{ "additional-floating-ip-names", CFG_T_LIST, 0, "names", "",
 	    "comma list of Floating IP names (at most 16) that follow the "
 	    "primary onto the gateway's server",
@@ -430,8 +463,8 @@ const struct cfg_flag cfg_flags[] = {
 	    "written (no label, Floating IP or Event)",
 	    set_bool, show_bool, FIELD(dry_run), 0 },
 	{ "egress-ip-allowlist", CFG_T_LIST, 0, "cidrs", "",
-	    "comma list of CIDRs; a Floating IP outside it is never operated "
-	    "(empty: no guard)",
+	    "comma list of CIDRs guarding the primary Floating IP: outside "
+	    "it nothing is written (empty: no guard)",
 	    set_allowlist, show_allowlist, 0, 0, 0 },
 	{ "floating-ip-name", CFG_T_STR, 0, "name", NULL,
 	    "name of the primary Floating IP that carries the egress traffic "
@@ -535,6 +568,26 @@ const struct cfg_flag cfg_flags[] = {
 	    set_text, show_str, FIELD(user), 0 },
 	{ "version", CFG_T_ACTION, CFG_F_NOFILE | CFG_F_NOPRINT, NULL, NULL,
 	    "print the version and exit", set_action, NULL, 0, 0, 0 },
+	/* controller-runtime's logging flags (the reference's), mapped */
+	{ "zap-devel", CFG_T_BOOL, CFG_F_NOPRINT, NULL, "false",
+	    "development logging: text, debug level and ISO 8601 times unless "
+	    "set otherwise",
+	    set_bool, show_bool, FIELD(zap_devel), 0 },
+	{ "zap-encoder", CFG_T_STR, CFG_F_NOPRINT, "json|console", NULL,
+	    "zap's name for --log-format: json, or console (= text)",
+	    cfg_set_zap_encoder, NULL, 0, 0, 0 },
+	{ "zap-log-level", CFG_T_STR, CFG_F_NOPRINT, "level", NULL,
+	    "zap's --log-level: debug, info, error, panic (= error) or an "
+	    "integer > 0 (= debug)",
+	    cfg_set_zap_level, NULL, 0, 0, 0 },
+	{ "zap-stacktrace-level", CFG_T_STR, CFG_F_NOPRINT, "level", NULL,
+	    "accepted for compatibility (info, error or panic); no stack "
+	    "traces are written",
+	    cfg_set_zap_stacktrace, NULL, 0, 0, 0 },
+	{ "zap-time-encoding", CFG_T_STR, 0, "encoding", NULL,
+	    "how \"ts\" is written: epoch (json default), millis, nanos, "
+	    "iso8601 (text default), rfc3339 or rfc3339nano",
+	    cfg_set_zap_time, cfg_show_zap_time, 0, 0, 0 },
 };
 
 const size_t cfg_nflags = sizeof(cfg_flags) / sizeof(cfg_flags[0]);

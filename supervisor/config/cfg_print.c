@@ -256,6 +256,7 @@ cfg_worker_args(const struct cfg *c, enum cfg_worker w,
 	out->argv[0] = NULL;
 	if (add_shown(c, out, &used, "log_format", "log-format") == -1 ||
 	    add_shown(c, out, &used, "log_level", "log-level") == -1 ||
+	    add(out, &used, "log_time", log_time_name(c->log_time)) == -1 ||
 	    add(out, &used, "check", c->check_config ? "1" : "0") == -1)
 		return -1;
 	switch (w) {

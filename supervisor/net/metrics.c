@@ -6,6 +6,7 @@
 #include "supervisor/config/cfg.h"
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/procstat.h"
 #include "common/str.h"
 #include "supervisor/sup.h"
 
@@ -35,6 +36,31 @@ static const char *const phase_names[PHASE_MAX] = {
 	"label",
 };
 
+/* controller-runtime's reconcile_time_seconds buckets (v0.15+ default
+ * exponential buckets, trimmed to PROM_HIST_MAX). */
+static const double reconcile_le[] = {
+	0.005,
+	0.01,
+	0.025,
+	0.05,
+	0.1,
+	0.25,
+	0.5,
+	1,
+	2.5,
+	5,
+	10,
+	15,
+	30,
+	60,
+};
+static const char *const reconcile_names[RECONCILE_MAX] = {
+	"success",
+	"error",
+	"requeue",
+	"requeue_after",
+};
+
 static void
 phases_init(struct sup_metrics *m)
 {
@@ -45,7 +71,58 @@ phases_init(struct sup_metrics *m)
 	for (i = 0; i < PHASE_MAX; i++)
 		prom_hist_init(&m->phase[i], phase_le,
 		    sizeof(phase_le) / sizeof(phase_le[0]));
+	prom_hist_init(&m->reconcile_time, reconcile_le,
+	    sizeof(reconcile_le) / sizeof(reconcile_le[0]));
 	m->phase_ready = 1;
+}
+
+static uint64_t
+add_fail_sum(const struct sup_metrics *m)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < PROTO_FIPS_MAX; i++)
+		n += m->add_fail[i];
+	return n;
+}
+
+void
+metrics_reconcile_begin(struct sup_metrics *m, int64_t now)
+{
+	m->reconcile_start = now > 0 ? now : 1;
+	m->reconcile_add_fail = add_fail_sum(m);
+}
+
+void
+metrics_reconcile_end(struct sup_metrics *m, enum sup_reconcile r, int64_t now)
+{
+	if (m->reconcile_start == 0 || (unsigned int)r >= RECONCILE_MAX)
+		return;
+	phases_init(m);
+	/* A failed additional assignment never stops the pass, but it is
+	 * a failed step all the same. */
+	if (add_fail_sum(m) != m->reconcile_add_fail)
+		r = RECONCILE_ERROR;
+	m->reconcile[r]++;
+	prom_hist_observe(&m->reconcile_time,
+	    (double)(now - m->reconcile_start) / 1000.0);
+	m->reconcile_start = 0;
+}
+
+enum sup_reconcile
+metrics_reconcile_result(const struct plan *p)
+{
+	switch (p->outcome) {
+	case DECIDE_REREAD:
+	case DECIDE_PRIMARY_UNKNOWN:
+		return RECONCILE_REQUEUE;
+	case DECIDE_HOLDING:
+	case DECIDE_BACKOFF:
+		return RECONCILE_REQUEUE_AFTER;
+	default:
+		return RECONCILE_SUCCESS;
+	}
 }
 
 void
@@ -139,6 +216,43 @@ gateway(const struct sup *s)
 	return NULL;
 }
 
+static const struct sup_fail *
+fail_find(const struct sup_metrics *m, const char *node)
+{
+	struct sup_fail key;
+
+	memset(&key, 0, sizeof(key));
+	if (str_copy(key.name, sizeof(key.name), node) != 0)
+		return NULL;
+	return bsearch(&key, m->fails, m->n_fails, sizeof(key), fail_cmp);
+}
+
+/* A series from 0 for every node known now (so increase() sees the first
+ * failure), and on for nodes that failed and have left since. */
+static void
+health_failures(struct prom *p, const struct sup *s)
+{
+	const struct world_node *n;
+	const struct sup_fail *f;
+	size_t i;
+
+	prom_family(p, "tuist_stable_egress_health_check_failures_total",
+	    PROM_COUNTER, "failed health probes reported");
+	for (i = 0; (n = world_node_at(s->world, i)) != NULL; i++) {
+		if (!n->candidate && !n->labelled)
+			continue;
+		f = fail_find(&s->m, n->name);
+		prom_sample(p, f != NULL ? (double)f->n : 0, "node", n->name,
+		    NULL);
+	}
+	for (i = 0; i < s->m.n_fails; i++) {
+		n = world_node_find(s->world, s->m.fails[i].name);
+		if (n == NULL || (!n->candidate && !n->labelled))
+			prom_sample(p, (double)s->m.fails[i].n, "node",
+			    s->m.fails[i].name, NULL);
+	}
+}
+
 static void
 reference_metrics(struct prom *p, const struct sup *s, int64_t now)
 {
@@ -170,11 +284,7 @@ reference_metrics(struct prom *p, const struct sup *s, int64_t now)
 		if (n->probe != WORLD_PROBE_NEVER)
 			prom_sample(p, n->probe == WORLD_PROBE_OK, "node",
 			    n->name, NULL);
-	prom_family(p, "tuist_stable_egress_health_check_failures_total",
-	    PROM_COUNTER, "failed health probes reported");
-	for (i = 0; i < s->m.n_fails; i++)
-		prom_sample(p, (double)s->m.fails[i].n, "node",
-		    s->m.fails[i].name, NULL);
+	health_failures(p, s);
 	prom_family(p, "tuist_stable_egress_additional_floating_ip_on_active",
 	    PROM_GAUGE,
 	    "1 when the additional floating IP is on the "
@@ -197,6 +307,93 @@ reference_metrics(struct prom *p, const struct sup *s, int64_t now)
 	for (i = 1; i <= s->cfg->n_additional; i++)
 		prom_sample(p, (double)s->m.add_fail[i], "floating_ip",
 		    fip_name(s, (int)i), NULL);
+}
+
+/* What every controller-runtime manager exports, which the reference's
+ * dashboards and alerts use; the controller's name is the reference's. */
+static void
+runtime_metrics(struct prom *p, struct sup *s, int64_t now)
+{
+	static const char ctl[] = "stable-egress-failover";
+	int r;
+
+	phases_init(&s->m);
+	prom_family(p, "controller_runtime_reconcile_total", PROM_COUNTER,
+	    "Total number of reconciliations per controller");
+	for (r = 0; r < RECONCILE_MAX; r++)
+		prom_sample(p, (double)s->m.reconcile[r], "controller", ctl,
+		    "result", reconcile_names[r], NULL);
+	prom_family(p, "controller_runtime_reconcile_errors_total",
+	    PROM_COUNTER,
+	    "Total number of reconciliation errors per controller");
+	prom_sample(p, (double)s->m.reconcile[RECONCILE_ERROR], "controller",
+	    ctl, NULL);
+	prom_family(p, "controller_runtime_reconcile_time_seconds",
+	    PROM_HISTOGRAM, "Length of time per reconciliation per controller");
+	prom_histogram(p, &s->m.reconcile_time, "controller", ctl, NULL);
+	prom_family(p, "leader_election_master_status", PROM_GAUGE,
+	    "Gauge of if the reporting system is master of the relevant lease, "
+	    "0 indicates backup, 1 indicates master. 'name' is the string used "
+	    "to identify the lease. Please make sure to group by name.");
+	prom_sample(p, sup_can_write(s, now), "name", s->cfg->lease_name, NULL);
+}
+
+void
+metrics_worker_stat(struct sup_metrics *m, int kind,
+    const struct msg_ping_ans *a)
+{
+	struct msg_ping_ans *w;
+
+	if (kind <= WORKER_NONE || kind >= WORKER_COUNT)
+		return;
+	w = &m->wstat[kind];
+	/* A new process: keep the CPU its predecessor used, so the
+	 * counter never goes back. */
+	if (w->start_usec != a->start_usec)
+		m->cpu_gone_usec += w->cpu_usec;
+	*w = *a;
+}
+
+/*
+ * The standard process_* families for the whole process tree
+ * (docs/operations.md): the supervisor's own figures plus each worker's
+ * latest PING answer, since no process here can read /proc once
+ * sandboxed.
+ */
+static void
+process_metrics(struct prom *p, const struct sup *s)
+{
+	struct msg_ping_ans self, sum;
+	int k;
+
+	memset(&self, 0, sizeof(self));
+	procstat_fill(&self);
+	sum = self;
+	sum.cpu_usec += s->m.cpu_gone_usec;
+	for (k = WORKER_NONE + 1; k < WORKER_COUNT; k++) {
+		sum.cpu_usec += s->m.wstat[k].cpu_usec;
+		sum.rss_bytes += s->m.wstat[k].rss_bytes;
+		sum.vsz_bytes += s->m.wstat[k].vsz_bytes;
+		sum.open_fds += s->m.wstat[k].open_fds;
+	}
+	prom_family(p, "process_cpu_seconds_total", PROM_COUNTER,
+	    "Total user and system CPU time spent in seconds.");
+	prom_sample(p, (double)sum.cpu_usec / 1e6, NULL);
+	prom_family(p, "process_resident_memory_bytes", PROM_GAUGE,
+	    "Resident memory size in bytes.");
+	prom_sample(p, (double)sum.rss_bytes, NULL);
+	prom_family(p, "process_virtual_memory_bytes", PROM_GAUGE,
+	    "Virtual memory size in bytes.");
+	prom_sample(p, (double)sum.vsz_bytes, NULL);
+	prom_family(p, "process_open_fds", PROM_GAUGE,
+	    "Number of open file descriptors.");
+	prom_sample(p, sum.open_fds, NULL);
+	prom_family(p, "process_max_fds", PROM_GAUGE,
+	    "Maximum number of open file descriptors.");
+	prom_sample(p, self.max_fds, NULL);
+	prom_family(p, "process_start_time_seconds", PROM_GAUGE,
+	    "Start time of the process since unix epoch in seconds.");
+	prom_sample(p, (double)(self.start_usec / 1000000), NULL);
 }
 
 static void
@@ -326,6 +523,8 @@ metrics_handler(void *arg, const char *path, struct buf *body,
 		return 404;
 	prom_init(&p, body);
 	reference_metrics(&p, s, now);
+	runtime_metrics(&p, s, now);
+	process_metrics(&p, s);
 	own_metrics(&p, s, now);
 	*content_type = PROM_CONTENT_TYPE;
 	return prom_error(&p) == 0 ? 200 : 500;

@@ -33,6 +33,34 @@ CAND = ("tuist.dev/stable-egress-candidate", "server")
 ACTIVE = ("tuist.dev/stable-egress-gateway", "server")
 NODES = ["node-a", "node-b", "node-c"]
 SERVER_IDS = {"node-a": 2**40 + 1, "node-b": 2**40 + 2, "node-c": 2**40 + 3}
+# Who the fake API sees under RBAC: the reference chart's ServiceAccount,
+# which deploy/base keeps.
+RBAC_SA = ("kube-system", "stable-egress-controller")
+
+
+def rbac_objects(source):
+    """RBAC objects of deploy/<source> (rendered by kubectl kustomize when
+    there is a kubectl, else its YAML files read as they are: each names
+    its namespace) or of a YAML file such as tests/fixtures/*.yaml."""
+    from test_deploy import kubectl, yaml_load_all
+    path = os.path.join(ROOT, source)
+    if not os.path.isdir(path):
+        path = os.path.join(ROOT, "deploy", source)
+    if os.path.isfile(path):
+        with open(path) as f:
+            return yaml_load_all(f.read())
+    if kubectl():
+        out = subprocess.run([kubectl(), "kustomize", path], check=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             timeout=60).stdout.decode()
+        return yaml_load_all(out)
+    docs = []
+    for d, _, files in os.walk(path):
+        for n in sorted(files):
+            if n.endswith(".yaml") and n != "kustomization.yaml":
+                with open(os.path.join(d, n)) as f:
+                    docs += yaml_load_all(f.read())
+    return docs
 
 
 # Started as root the daemon requires --user and runs every process as
@@ -310,7 +338,7 @@ class Cluster:
 
     def __init__(self, nodes=NODES, action_seconds=0.5, lease=(4, 3, 1),
                  grace="2s", start_labelled="node-a", fip_on="node-a",
-                 tls=False, hcloud_args=()):
+                 tls=False, hcloud_args=(), rbac=None):
         self.dir = tempfile.mkdtemp(prefix="se-e2e-")
         self.lease_timing = lease
         self.grace = grace
@@ -331,6 +359,15 @@ class Cluster:
         self.hadmin = self._read(hd, "admin-url")
         self.endpoint = self._read(hd, "endpoint")
         self.tls = tls
+        # rbac: "base" (deploy/base) or a fixture: the fake API answers
+        # 403 to anything those rules do not grant, and the Lease lives
+        # where they allow it (the reference's namespace).
+        self.lease_ns = RBAC_SA[0] if rbac else "default"
+        if rbac:
+            self.kube("POST", "/rbac", {
+                "objects": rbac_objects(rbac),
+                "serviceAccount": {"namespace": RBAC_SA[0],
+                                   "name": RBAC_SA[1]}})
         self.fip = self.fip_by_name("egress-v4")
         for i, n in enumerate(nodes):
             self.add_node(n, "127.0.0.%d" % (11 + i), labelled=(n == start_labelled))
@@ -434,7 +471,7 @@ class Cluster:
              "--leader-elect-lease-duration=%ds" % ld,
              "--leader-elect-renew-deadline=%ds" % rd,
              "--leader-elect-retry-period=%ss" % rp,
-             "--leader-elect-resource-namespace=default",
+             "--leader-elect-resource-namespace=" + self.lease_ns,
              "--prepared-pod-label=", "--resync-interval=5s",
              "--identity=" + name, "--log-level=debug"] + user_flags()
         if self.tls:
@@ -457,6 +494,11 @@ class Cluster:
             if l["metadata"]["name"] == "stable-egress-controller.tuist.dev":
                 return l
         return None
+
+    def forbidden(self):
+        """API requests the fake refused with 403 (RBAC)."""
+        return [(r["method"], r["path"]) for r in self.kube_requests()
+                if r["status"] == 403]
 
     def secrets_in_logs(self):
         """Names of the logs (replicas' and fakes' output, and the fakes'

@@ -3,7 +3,8 @@
 Each test gets a fresh cluster (both fakes, node-a..node-c with health
 listeners, node-a labelled and holding egress-v4) and checks, after it
 ran, on the fake's label history that no two nodes were ever labelled at
-once.
+once.  The fake API enforces deploy/base's RBAC throughout, and no
+request may be refused (403).
 """
 import json
 import os
@@ -24,11 +25,14 @@ class Base(unittest.TestCase):
     def setUp(self):
         if not os.path.exists(BIN):
             self.skipTest("build/stable-egressd not built")
-        self.c = Cluster(lease=LEASE, **self.cluster_args)
+        self.c = Cluster(lease=LEASE, **dict({"rbac": "base"},
+                                             **self.cluster_args))
 
     def tearDown(self):
         try:
             self.assertEqual(self.c.secrets_in_logs(), [], "a token reached a log")
+            self.assertEqual(self.c.forbidden(), [],
+                             "a request outside deploy/base's RBAC")
             self.assertLessEqual(self.c.max_labelled(), 1,
                                  "two nodes labelled at once: %s" %
                                  [h for h in self.c.label_history() if len(h["nodes"]) > 1])
@@ -211,6 +215,38 @@ class Allowlist(Base):
         self.fail_node("node-a")
         self.wait(lambda: self.c.fip_node() == "node-b", 15, "no failover")
 
+    def test_additional_outside_allowlist_moves(self):
+        """As the reference: --egress-ip-allowlist guards the primary
+        only; the runner egress address (not in it) follows."""
+        self.c.put_fip("node-c", "egress-v4-b")
+        a, b = self.two(["--egress-ip-allowlist=203.0.113.10/32",
+                         "--additional-floating-ip-names=egress-v4-b"])
+        self.wait(lambda: self.c.fip_node("egress-v4-b") == "node-a", 10,
+                  "additional not moved to the gateway")
+        self.fail_node("node-a")
+        self.wait(lambda: self.c.fip_node() == "node-b" and
+                  self.c.fip_node("egress-v4-b") == "node-b", 15,
+                  "additional did not follow the failover")
+        self.assertEqual(a.metric("stable_egressd_allowlist_refusals_total"),
+                         0)
+
+    def test_additional_allowlist_refuses(self):
+        self.c.put_fip("node-c", "egress-v4-b")
+        a = self.c.replica("r1", [
+            "--egress-ip-allowlist=203.0.113.10/32",
+            "--additional-floating-ip-names=egress-v4-b",
+            "--additional-egress-ip-allowlist=198.51.100.0/24"])
+        self.wait(lambda: a.leading(), 10, "no leader")
+        self.wait(lambda: a.metric("stable_egressd_allowlist_refusals_total")
+                  >= 1, 10, "no refusal counted")
+        self.fail_node("node-a")
+        # the primary goes on; the additional one stays where it was
+        self.wait(lambda: self.c.fip_node() == "node-b", 15, "no failover")
+        time.sleep(1.5)
+        self.assertEqual(self.c.fip_node("egress-v4-b"), "node-c")
+        self.assertTrue(any("--additional-egress-ip-allowlist" in l["msg"]
+                            for l in a.logged("allowlist")))
+
     def test_dry_run_writes_nothing(self):
         a = self.c.replica("r1", ["--dry-run"])
         self.wait(lambda: a.leading(), 10, "no leader")
@@ -254,14 +290,16 @@ class Election(Base):
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
         self.c.kube("POST", "/leases", {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": "stable-egress-controller.tuist.dev", "namespace": "default"},
+            "metadata": {"name": "stable-egress-controller.tuist.dev",
+                         "namespace": self.c.lease_ns},
             "spec": {"holderIdentity": "go-controller_abc", "leaseDurationSeconds": 4,
                      "acquireTime": now, "renewTime": now, "leaseTransitions": 0}})
         a = self.c.replica("r1")
         stop = time.monotonic() + 6
         while time.monotonic() < stop:     # renew as the foreign holder does
             now = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-            self.c.kube("PUT", "/leases/default/stable-egress-controller.tuist.dev",
+            self.c.kube("PUT", "/leases/%s/stable-egress-controller.tuist.dev"
+                        % self.c.lease_ns,
                         {"spec": {"holderIdentity": "go-controller_abc",
                                   "leaseDurationSeconds": 4, "acquireTime": now,
                                   "renewTime": now, "leaseTransitions": 0}})

@@ -24,8 +24,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "deploy")
 BIN = os.path.join(ROOT, "build", "stable-egressd")
-NS = "stable-egress"
-SA = {"kind": "ServiceAccount", "name": "stable-egressd", "namespace": NS}
+# deploy/base is a drop-in for the reference's chart: its namespace and
+# object names (reference-controller.md).
+NS = "kube-system"
+NAME = "stable-egress-controller"
+SA = {"kind": "ServiceAccount", "name": NAME, "namespace": NS}
+OWN_NS = "stable-egress"     # overlays/dedicated-namespace
 POD_LABELS = {"app.kubernetes.io/name": "stable-egressd"}
 LEASE = "stable-egress-controller.tuist.dev"
 
@@ -420,7 +424,7 @@ def one(objs, kind, name=None, namespace=None):
 
 
 def pod_spec(objs):
-    return one(objs, "Deployment", "stable-egressd", NS)["spec"]["template"][
+    return one(objs, "Deployment", NAME)["spec"]["template"][
         "spec"]
 
 
@@ -510,7 +514,8 @@ class Kustomizations(unittest.TestCase):
                  "configurations"}
 
     def test_layout(self):
-        for d in ("base", "overlays/production", "monitoring"):
+        for d in ("base", "overlays/production", "monitoring",
+                  "overlays/dedicated-namespace", "network-policy"):
             self.assertTrue(os.path.isfile(
                 os.path.join(DEPLOY, d, "kustomization.yaml")), d)
 
@@ -535,7 +540,8 @@ class Kustomizations(unittest.TestCase):
 
     def test_namespace_only_where_it_moves_nothing_foreign(self):
         # A namespace: would move the Roles of kube-system and default.
-        for rel in ("base", "overlays/production"):
+        for rel in ("base", "overlays/production",
+                    "overlays/dedicated-namespace", "base/cluster"):
             doc = yaml_load_all(read(os.path.join(
                 DEPLOY, rel, "kustomization.yaml")))[0]
             self.assertNotIn("namespace", doc, rel)
@@ -561,25 +567,41 @@ class Base(unittest.TestCase):
     def test_objects(self):
         kinds = sorted((o["kind"], o["metadata"].get("namespace", ""),
                         o["metadata"]["name"]) for o in self.objs)
+        # No Namespace: kube-system exists; the chart's names throughout.
         self.assertEqual(kinds, sorted([
-            ("Namespace", "", NS),
-            ("ServiceAccount", NS, "stable-egressd"),
-            ("ClusterRole", "", "stable-egressd"),
-            ("ClusterRoleBinding", "", "stable-egressd"),
-            ("Role", NS, "stable-egressd-leader-election"),
-            ("RoleBinding", NS, "stable-egressd-leader-election"),
-            ("Role", "kube-system", "stable-egressd-prepared-pods"),
-            ("RoleBinding", "kube-system", "stable-egressd-prepared-pods"),
-            ("Role", "default", "stable-egressd-events"),
-            ("RoleBinding", "default", "stable-egressd-events"),
-            ("Deployment", NS, "stable-egressd"),
-            ("PodDisruptionBudget", NS, "stable-egressd"),
+            ("ServiceAccount", NS, NAME),
+            ("ClusterRole", "", NAME),
+            ("ClusterRoleBinding", "", NAME),
+            ("Role", NS, NAME + "-leader-election"),
+            ("RoleBinding", NS, NAME + "-leader-election"),
+            ("Role", "kube-system", NAME + "-pods"),
+            ("RoleBinding", "kube-system", NAME + "-pods"),
+            ("Role", "default", NAME + "-events"),
+            ("RoleBinding", "default", NAME + "-events"),
+            ("Deployment", NS, NAME),
+            ("PodDisruptionBudget", NS, NAME),
         ]))
 
-    def test_namespace_restricted(self):
-        ns = one(self.objs, "Namespace", NS)
-        self.assertEqual(ns["metadata"]["labels"].get(
-            "pod-security.kubernetes.io/enforce"), "restricted")
+    def test_as_the_reference_chart(self):
+        d = one(self.objs, "Deployment", NAME, NS)
+        c = container(self.objs)
+        self.assertEqual(c["name"], "manager")
+        self.assertEqual(c["args"][:3], [
+            "--leader-elect=true", "--metrics-bind-address=:8080",
+            "--health-probe-bind-address=:8081"])
+        # no environment: the Lease namespace is the pod's (SA file)
+        self.assertNotIn("env", c)
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        self.assertEqual(ports, {"metrics": 8080, "probe": 8081})
+        ann = d["spec"]["template"]["metadata"]["annotations"]
+        self.assertEqual(ann, {"prometheus.io/scrape": "true",
+                               "prometheus.io/port": "8080",
+                               "prometheus.io/path": "/metrics"})
+        lv, rd = c["livenessProbe"], c["readinessProbe"]
+        self.assertEqual((lv["initialDelaySeconds"], lv["periodSeconds"]),
+                         (15, 20))
+        self.assertEqual((rd["initialDelaySeconds"], rd["periodSeconds"]),
+                         (5, 10))
 
     def test_rbac_exact(self):
         check_rbac(self, self.objs)
@@ -608,7 +630,7 @@ class Base(unittest.TestCase):
         self.assertIs(spec["automountServiceAccountToken"], False)
         self.assertIs(one(self.objs, "ServiceAccount")[
             "automountServiceAccountToken"], False)
-        self.assertEqual(spec["serviceAccountName"], "stable-egressd")
+        self.assertEqual(spec["serviceAccountName"], NAME)
         mounts = {m["name"]: m for m in c["volumeMounts"]}
         vols = {v["name"]: v for v in spec["volumes"]}
         sa = [m for m in mounts.values() if m["mountPath"] ==
@@ -635,13 +657,14 @@ class Base(unittest.TestCase):
         self.assertEqual(len(m), 1)
         self.assertIs(m[0].get("readOnly"), True)
         sec = vols[m[0]["name"]]["secret"]
-        self.assertEqual(sec["secretName"], "stable-egressd-hcloud")
+        # the shared Secret of the CCM, the CSI driver and the chart
+        self.assertEqual(sec["secretName"], "hcloud")
         self.assertEqual(sec["defaultMode"], 0o400)
         self.assertEqual(sec["items"], [{"key": "token", "path": "token"}])
         self.assertIn("--hcloud-token-path=/etc/hcloud/token", c["args"])
 
     def test_deployment(self):
-        d = one(self.objs, "Deployment", "stable-egressd", NS)
+        d = one(self.objs, "Deployment", NAME, NS)
         spec, c = pod_spec(self.objs), container(self.objs)
         self.assertEqual(d["spec"]["replicas"], 2)
         labels = d["spec"]["template"]["metadata"]["labels"]
@@ -649,7 +672,6 @@ class Base(unittest.TestCase):
         self.assertTrue(set(POD_LABELS.items()) <= set(labels.items()))
         self.assertEqual(c["image"], "ghcr.io/tuist/stable-egressd:0.1.0")
         self.assertIn("--floating-ip-name=egress-v4", c["args"])
-        self.assertIn("--log-format=json", c["args"])
         self.assertEqual(spec["priorityClassName"], "system-cluster-critical")
         aa = spec["affinity"]["podAntiAffinity"][
             "requiredDuringSchedulingIgnoredDuringExecution"]
@@ -658,28 +680,27 @@ class Base(unittest.TestCase):
         self.assertTrue(set(aa[0]["labelSelector"]["matchLabels"].items())
                         <= set(labels.items()))
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-        self.assertEqual(ports, {"metrics": 8080, "health": 8081})
+        self.assertEqual(ports, {"metrics": 8080, "probe": 8081})
         self.assertEqual(c["livenessProbe"]["httpGet"],
-                         {"path": "/healthz", "port": "health"})
+                         {"path": "/healthz", "port": "probe"})
         self.assertEqual(c["readinessProbe"]["httpGet"],
-                         {"path": "/readyz", "port": "health"})
+                         {"path": "/readyz", "port": "probe"})
         self.assertEqual(c["resources"], {
             "requests": {"cpu": "10m", "memory": "32Mi"},
             "limits": {"memory": "64Mi"}})
-        env = {e["name"]: e for e in c["env"]}
-        self.assertEqual(env["POD_NAMESPACE"]["valueFrom"]["fieldRef"][
-            "fieldPath"], "metadata.namespace")
 
     def test_pdb(self):
-        pdb = one(self.objs, "PodDisruptionBudget", "stable-egressd", NS)
+        pdb = one(self.objs, "PodDisruptionBudget", NAME, NS)
         self.assertEqual(pdb["spec"]["minAvailable"], 1)
         tmpl = one(self.objs, "Deployment")["spec"]["template"]["metadata"]
         self.assertTrue(set(pdb["spec"]["selector"]["matchLabels"].items())
                         <= set(tmpl["labels"].items()))
 
 
-def check_rbac(t, objs):
-    """Exactly the verbs the workers use, where they use them."""
+def check_rbac(t, objs, sa_ns=NS):
+    """Exactly the verbs the workers use, where they use them: nodes and
+    pods are listed and watched (never one read alone), the active label
+    patched, the one Lease read, created and updated, Events created."""
     def rules(obj):
         out = set()
         for r in obj["rules"]:
@@ -692,16 +713,15 @@ def check_rbac(t, objs):
         return out
 
     want = {
-        ("ClusterRole", None, "stable-egressd"): {
-            ("", "nodes", None, v) for v in ("get", "list", "watch",
-                                             "patch")},
-        ("Role", NS, "stable-egressd-leader-election"): {
+        ("ClusterRole", None, NAME): {
+            ("", "nodes", None, v) for v in ("list", "watch", "patch")},
+        ("Role", sa_ns, NAME + "-leader-election"): {
             ("coordination.k8s.io", "leases", None, "create"),
             ("coordination.k8s.io", "leases", LEASE, "get"),
             ("coordination.k8s.io", "leases", LEASE, "update")},
-        ("Role", "kube-system", "stable-egressd-prepared-pods"): {
-            ("", "pods", None, v) for v in ("get", "list", "watch")},
-        ("Role", "default", "stable-egressd-events"): {
+        ("Role", "kube-system", NAME + "-pods"): {
+            ("", "pods", None, v) for v in ("list", "watch")},
+        ("Role", "default", NAME + "-events"): {
             ("", "events", None, "create"),
             ("events.k8s.io", "events", None, "create")},
     }
@@ -723,9 +743,90 @@ def check_rbac(t, objs):
         kind = "ClusterRole" if b["kind"] == "ClusterRoleBinding" else "Role"
         t.assertEqual(ref["kind"], kind, b["metadata"]["name"])
         t.assertEqual(ref["apiGroup"], "rbac.authorization.k8s.io")
-        t.assertEqual(b["subjects"], [SA], b["metadata"]["name"])
+        t.assertEqual(b["subjects"], [dict(SA, namespace=sa_ns)],
+                      b["metadata"]["name"])
         bound.add((kind, ns, ref["name"]))
     t.assertEqual(bound, set(want))
+
+
+class DedicatedNamespace(unittest.TestCase):
+    """The overlay moves the controller's own objects and points every
+    binding at the ServiceAccount there; the rest stays put."""
+
+    def setUp(self):
+        self.objs = render("overlays/dedicated-namespace")
+
+    def test_moved(self):
+        for kind in ("ServiceAccount", "Deployment", "PodDisruptionBudget"):
+            self.assertEqual(one(self.objs, kind)["metadata"]["namespace"],
+                             OWN_NS, kind)
+        ns = one(self.objs, "Namespace", OWN_NS)
+        self.assertEqual(ns["metadata"]["labels"].get(
+            "pod-security.kubernetes.io/enforce"), "restricted")
+        check_rbac(self, self.objs, OWN_NS)
+
+    def test_readme_says_what_it_costs(self):
+        text = read(os.path.join(DEPLOY, "overlays", "dedicated-namespace",
+                                 "README.md"))
+        for word in ("Lease", "two writers", "copy of the Hetzner token"):
+            self.assertIn(word.lower(), " ".join(text.lower().split()),
+                          word)
+
+
+class NetworkPolicy(unittest.TestCase):
+
+    def test_policy(self):
+        objs = render("network-policy")
+        np = one(objs, "NetworkPolicy", NAME, NS)["spec"]
+        pods = one(render("base"), "Deployment")["spec"]["template"]
+        self.assertTrue(set(np["podSelector"]["matchLabels"].items())
+                        <= set(pods["metadata"]["labels"].items()))
+        self.assertEqual(sorted(np["policyTypes"]), ["Egress", "Ingress"])
+        ports = sorted((p["protocol"], p["port"]) for r in np["egress"]
+                       for p in r["ports"])
+        self.assertEqual(ports, [("TCP", 53), ("TCP", 443), ("TCP", 6443),
+                                 ("TCP", 9962), ("UDP", 53)])
+        blocks = [t["ipBlock"] for r in np["egress"] for t in r["to"]
+                  if "ipBlock" in t]
+        v4 = [b for b in blocks if b["cidr"] == "0.0.0.0/0"]
+        self.assertEqual(v4[0]["except"], ["169.254.169.254/32"])
+        ing = {p["port"]: r.get("from") for r in np["ingress"]
+               for p in r["ports"]}
+        self.assertEqual(set(ing), {8080, 8081})
+        self.assertEqual(ing[8080][0]["namespaceSelector"]["matchLabels"],
+                         {"kubernetes.io/metadata.name": "monitoring"})
+        self.assertIsNone(ing[8081])
+
+
+class Systemd(unittest.TestCase):
+
+    def test_unit(self):
+        text = read(os.path.join(DEPLOY, "systemd", "stable-egressd.service"))
+        keys = {}
+        for line in text.splitlines():
+            if "=" in line and not line.startswith(("#", " ")):
+                k, _, v = line.partition("=")
+                keys.setdefault(k, []).append(v)
+        self.assertEqual(keys["DynamicUser"], ["yes"])
+        self.assertEqual(sorted(keys["LoadCredential"]), [
+            "hcloud-token:/etc/stable-egressd/hcloud-token",
+            "kubeconfig:/etc/stable-egressd/kubeconfig"])
+        self.assertIn("--hcloud-token-path=%d/hcloud-token", text)
+        self.assertIn("--kubeconfig=%d/kubeconfig", text)
+        start = text[text.index("ExecStart="):].split("\n#")[0]
+        self.assertNotIn("--user", start)   # DynamicUser: never root
+        self.assertEqual(keys["NoNewPrivileges"], ["yes"])
+        self.assertEqual(keys["CapabilityBoundingSet"], [""])
+        sa = shutil.which("systemd-analyze")
+        if sa is None:
+            return
+        p = subprocess.run([sa, "verify", os.path.join(
+            DEPLOY, "systemd", "stable-egressd.service")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        for line in p.stdout.decode().splitlines():
+            # only the binary and the man page are missing on a build box
+            self.assertTrue("stable-egressd" in line and (
+                "not executable" in line or "man " in line), line)
 
 
 class Production(unittest.TestCase):

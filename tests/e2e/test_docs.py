@@ -259,7 +259,7 @@ class Operations(unittest.TestCase):
 
     def test_topics(self):
         doc = read(OPS)
-        for s in ("kubectl apply -k", "kubectl -n stable-egress create "
+        for s in ("kubectl apply -k", "kubectl -n kube-system create "
                   "secret generic", "--check-config", "--dry-run",
                   "SIGTERM", "kubectl get events -n default "
                   "--field-selector involvedObject.kind=Node",

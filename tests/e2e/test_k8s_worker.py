@@ -693,6 +693,72 @@ class TestWrites(FakeCase):
         self.assertEqual(ans["result"], RES["MALFORMED"], ans)
 
 
+class TestEventsFallback(FakeCase):
+    """Events go to core/v1 when events.k8s.io answers 403 (the reference
+    chart's RBAC grants only core events) or 404 (group not served); the
+    worker remembers which API works and never loops on a 403."""
+
+    def event(self, w, reason):
+        return w.request("MSG_KUBE_EVENT_REQ", {
+            "node": "candidate-00000", "warning": 0, "reason": reason,
+            "action": "Label", "note": "n"})
+
+    def event_posts(self, since):
+        return [(e["path"], e["status"]) for e in self.fake.request_log(
+            "/events") if e["time"] >= since and e["method"] == "POST"]
+
+    def reference_rbac(self):
+        sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+        from test_deploy import yaml_load_all
+        with open(os.path.join(ROOT, "tests", "fixtures",
+                               "reference-chart-rbac.yaml")) as f:
+            objs = yaml_load_all(f.read())
+        self.fake.set_rbac(objs, "kube-system", "stable-egress-controller")
+        self.addCleanup(self.fake.set_rbac, None, None, None)
+
+    def test_forbidden_falls_back_to_core_once(self):
+        self.reference_rbac()
+        w = self.start_worker(lease_namespace="kube-system")
+        t0 = time.time()
+        self.assertEqual(self.event(w, "First")["result"], RES["OK"])
+        self.assertEqual(self.event(w, "Second")["result"], RES["OK"])
+        self.assertEqual(self.event_posts(t0), [
+            ("/apis/events.k8s.io/v1/namespaces/default/events", 403),
+            ("/api/v1/namespaces/default/events", 201),
+            ("/api/v1/namespaces/default/events", 201)])
+        core = [e for e in self.fake.events("core")
+                if e["reason"] in ("First", "Second")]
+        self.assertEqual(len(core), 2)
+        self.assertEqual(core[0]["involvedObject"]["name"],
+                         "candidate-00000")
+
+    def test_not_found_falls_back_to_core(self):
+        w = self.start_worker()
+        t0 = time.time()
+        self.fake.add_fault({"fail": {"count": 1, "mode": "404",
+                                      "path": "events.k8s.io"}})
+        self.assertEqual(self.event(w, "Third")["result"], RES["OK"])
+        self.assertEqual(self.event(w, "Fourth")["result"], RES["OK"])
+        self.assertEqual(
+            [p for p, _ in self.event_posts(t0)],
+            ["/apis/events.k8s.io/v1/namespaces/default/events",
+             "/api/v1/namespaces/default/events",
+             "/api/v1/namespaces/default/events"])
+
+    def test_forbidden_everywhere_is_not_retried(self):
+        self.fake.set_rbac([], "kube-system", "stable-egress-controller")
+        self.addCleanup(self.fake.set_rbac, None, None, None)
+        w = self.start_worker(lease_namespace="kube-system")
+        t0 = time.time()
+        ans = self.event(w, "Denied")
+        self.assertEqual(ans["result"], RES["FORBIDDEN"], ans)
+        for _ in range(3):
+            self.assertEqual(self.event(w, "Denied")["result"],
+                             RES["FORBIDDEN"])
+        # one try per API, then nothing more on the wire
+        self.assertEqual(len(self.event_posts(t0)), 2)
+
+
 class TestPods(FakeCase):
     extra = {"prepared_label": "%s=%s" % PREP,
              "prepared_namespace": "kube-system"}
@@ -712,9 +778,19 @@ class TestPods(FakeCase):
         self.fake.patch_pod("kube-system", "hc-1", {"ready": False})
         p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
         self.assertEqual(p["ready"], 0)
+
         self.fake.delete_pod("kube-system", "hc-1")
         w.expect(lambda f: f[0] == "MSG_KUBE_POD_DEL" and
                  f[2]["name"] == "hc-1", 5, "POD_DEL")
+        # terminating but still Ready: not prepared (as the reference)
+        self.fake.create_pod({"namespace": "kube-system", "name": "hc-2",
+                              "nodeName": "candidate-00001",
+                              "labels": dict([PREP]), "ready": True})
+        p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
+        self.assertEqual((p["name"], p["ready"]), ("hc-2", 1))
+        self.fake.patch_pod("kube-system", "hc-2", {"deleting": True})
+        p = w.expect(lambda f: f[0] == "MSG_KUBE_POD", 5, "POD")[2]
+        self.assertEqual((p["name"], p["ready"]), ("hc-2", 0))
 
 
 class TestBigPages(FakeCase):

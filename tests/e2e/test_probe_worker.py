@@ -497,7 +497,8 @@ class ProbeWorkerTest(unittest.TestCase):
         os.kill(w.pid, signal.SIGINT)   # Ctrl-C: the supervisor decides
         time.sleep(0.1)
         w.peer.send("MSG_PING_REQ", {"nonce": 9}, seq=4)
-        self.assertEqual(w.peer.recv_until("MSG_PING_ANS", 1), (4, {"nonce": 9}))
+        seq, ans = w.peer.recv_until("MSG_PING_ANS", 1)
+        self.assertEqual((seq, ans["nonce"]), (4, 9))
         self.assertIsNone(w.proc.poll())
 
     def test_shutdown_and_eof_exit_zero(self):
@@ -512,7 +513,11 @@ class ProbeWorkerTest(unittest.TestCase):
     def test_check_mode_waits_for_eof(self):
         w = self.ready(check=1)
         w.peer.send("MSG_PING_REQ", {"nonce": 1}, seq=1)
-        self.assertEqual(w.peer.recv_until("MSG_PING_ANS", 1), (1, {"nonce": 1}))
+        seq, ans = w.peer.recv_until("MSG_PING_ANS", 1)
+        self.assertEqual((seq, ans["nonce"]), (1, 1))
+        # the worker's own figures ride on the answer (process_* metrics)
+        self.assertGreater(ans["rss_bytes"], 0)
+        self.assertGreaterEqual(ans["open_fds"], 2)
         w.peer.sock.shutdown(socket.SHUT_RDWR)
         self.assertEqual(w.wait(), 0)
 

@@ -26,9 +26,12 @@ that resume from a resourceVersion, exact-RV lists and continue tokens.
 Every default node address is in 127.0.0.0/8, so a prober pointed at a fake
 node never sends traffic off the machine.
 
-Deliberate limits: no server-side apply (415), no protobuf (JSON only), no
-RBAC (one bearer token may do everything), Pods are written only through
-the admin API, namespaces exist as soon as they are named.
+Deliberate limits: no server-side apply (415), no protobuf (JSON only),
+Pods are written only through the admin API, namespaces exist as soon as
+they are named.  RBAC is off until rules are loaded (`set_rbac`, POST
+/rbac): then every token is the one service account named there and any
+resource request its rules do not grant gets 403 Forbidden with the API
+server's Status (rbac.py).
 
 Importable: `from kube import FakeKube`; `FakeKube(dir).start()`, `.stop()`
 and one method per admin endpoint below (create_node, patch_node, ...).
@@ -64,8 +67,9 @@ failure comes back with the API's status code and Status body.
                                 "nodeName", "labels", "ready": bool,
                                 "phase" (default "Running"), "podIP"}
   PATCH  /pods/{ns}/{name}     same fields, partial; labels merge as above;
-                               "deleting": true sets deletionTimestamp
-                               (a pod terminating, still Ready)
+                               "deleting": true sets deletionTimestamp (a
+                               graceful delete the kubelet has not
+                               finished: the pod stays, still Ready)
   DELETE /pods/{ns}/{name}
   GET    /pods
   POST   /leases               a Lease object (metadata.namespace defaults to
@@ -92,13 +96,14 @@ failure comes back with the API's status code and Status body.
          {"gone_next_watch": N} next N watch requests get 200 + ERROR 410
          {"fail": {"count": N, "path": "regex searched in path?query",
                    "method": "PATCH",
-                   "mode": "500|503|429|410|garbage|truncated|slow",
+                   "mode": "500|503|429|404|410|garbage|truncated|slow",
                    "retry_after": 1, "delay": 5}}
                                next N matching API requests fail that way:
                                429 = plain text + Retry-After (API Priority
                                and Fairness), 500/503 = Status JSON (503 with
-                               Retry-After), garbage = 200 with a non-JSON
-                               body, truncated = the real answer cut short
+                               Retry-After), 404 = plain "404 page not
+                               found" (a group not served), garbage = 200
+                               with a non-JSON body, truncated = the real answer cut short
                                under a longer Content-Length, then close (a
                                watch: a chunk cut mid-event, then close),
                                slow = sleep `delay` s, then answer normally
@@ -126,6 +131,13 @@ failure comes back with the API's status code and Status body.
                                watches go on, as on a real server)
   POST   /config               {"bookmark_interval": seconds}
   GET    /config
+  POST   /rbac                 {"objects": [RBAC objects as stored: Role,
+                                ClusterRole, RoleBinding,
+                                ClusterRoleBinding], "serviceAccount":
+                                {"namespace", "name"}}: enforce them from
+                               now on (403 Forbidden, logged with its
+                               status like every request)
+  DELETE /rbac                 everything allowed again
   GET    /state                counters: rv, oldest watchable rv, objects,
                                open watches, token count, ...
 """
@@ -151,6 +163,9 @@ import threading
 import time
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rbac  # noqa: E402  (a sibling module, stdlib only)
 
 SERVER_VERSION = {
     "major": "1", "minor": "31", "gitVersion": "v1.31.4",
@@ -1619,9 +1634,13 @@ def apply_pod_fields(data, fields):
         status["podIP"] = fields["podIP"]
         status["podIPs"] = [{"ip": fields["podIP"]}]
     if fields.get("deleting") and not meta.get("deletionTimestamp"):
-        # Terminating: a kubelet still running the containers' preStop.
+        # A graceful delete: the pod stays, terminating, for its grace
+        # period (the kubelet has not confirmed yet); Ready is untouched.
+        # A finalizer stands in for the kubelet: DELETE then removes it.
         meta["deletionTimestamp"] = now
         meta["deletionGracePeriodSeconds"] = 30
+        meta["finalizers"] = meta.get("finalizers") or [
+            "example.com/fake-hold"]
     if "ready" in fields:
         ready = bool(fields["ready"])
         status["conditions"] = pod_conditions(ready, status.get("conditions"),
@@ -2506,6 +2525,12 @@ class ApiHandler(BaseHandler):
             return not_found_response()
         if name and kind.namespaced and not ns:
             return not_found_response()
+        authz = fake.authz
+        if authz is not None:
+            verb = rbac.request_verb(self.command, name, query)
+            if not authz.allowed(verb, gv[0], kind.plural, ns, name):
+                return Response(403, authz.status(verb, gv[0], kind.plural,
+                                                  ns, name))
         return self.dispatch(kind, ns, name, query, body, ctype, entry)
 
     def dispatch(self, kind, ns, name, query, body, ctype, entry):
@@ -2814,6 +2839,10 @@ def fault_response(fault):
         return Response(410, ApiError(
             410, "Expired", "The provided continue parameter is too old to "
             "display a consistent list result (fault injected)").status())
+    if mode == "404":
+        # What the API server answers for an API group it does not serve.
+        return Response(404, b"404 page not found\n",
+                        "text/plain; charset=utf-8")
     if mode == "garbage":
         return Response(200, b"<html><body>502 Bad Gateway</body></html>\n"
                         b"\x00\xff not json {", "application/json")
@@ -2927,6 +2956,7 @@ class FakeKube:
         self.node_seq = 0
         self.servers = []
         self.api_port = self.admin_port = 0
+        self.authz = None    # rbac.Authorizer once rules are loaded
 
     def __enter__(self):
         return self.start()
@@ -3077,6 +3107,15 @@ class FakeKube:
                 return False
             return True
 
+    def set_rbac(self, objects, sa_namespace, sa_name):
+        """Enforce the RBAC objects for that service account (None: off).
+        Returns how many bindings name it."""
+        if objects is None:
+            self.authz = None
+            return 0
+        self.authz = rbac.Authorizer(objects, sa_namespace, sa_name)
+        return len(self.authz.grants)
+
     # faults
 
     def add_fault(self, spec):
@@ -3084,8 +3123,8 @@ class FakeKube:
             if spec.get("fail"):
                 rule = dict(spec["fail"])
                 rule["mode"] = str(rule.get("mode", "500"))
-                if rule["mode"] not in ("500", "503", "429", "410", "garbage",
-                                        "truncated", "slow"):
+                if rule["mode"] not in ("500", "503", "429", "404", "410",
+                                        "garbage", "truncated", "slow"):
                     raise AdminError(400, "unknown mode " + rule["mode"])
                 rule["count"] = int(rule.get("count", 1))
                 self.fail_rules.append(rule)
@@ -3364,6 +3403,13 @@ class FakeKube:
             return 200, self.set_config()
         elif head == "state" and method == "GET":
             return 200, self.state()
+        elif head == "rbac" and method == "POST":
+            sa = body.get("serviceAccount") or {}
+            return 200, {"bindings": self.set_rbac(
+                body.get("objects") or [], sa.get("namespace"),
+                sa.get("name"))}
+        elif head == "rbac" and method == "DELETE":
+            return 200, {"bindings": self.set_rbac(None, None, None)}
         raise AdminError(404, "no such admin endpoint: %s /%s"
                          % (method, "/".join(parts)))
 

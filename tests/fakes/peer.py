@@ -23,6 +23,9 @@ HDR = struct.Struct(">HHII")
 HELLO = [("u32", "version"), ("u32", "pid"), ("u8", "worker"), ("u8", "status"),
          ("str", "err", 512)]
 PING = [("u64", "nonce")]
+PING_ANS = [("u64", "nonce"), ("u64", "cpu_usec"), ("u64", "rss_bytes"),
+            ("u64", "vsz_bytes"), ("u32", "open_fds"), ("u32", "max_fds"),
+            ("u64", "start_usec")]
 API_STAT = [("u8", "api"), ("u16", "code"), ("u32", "usec")]
 TEST_SYSCALL = [("u32", "nr")]
 SYNC = [("u8", "kind"), ("u32", "count")]
@@ -55,7 +58,7 @@ TARGET = [("str", "node", 254), ("str", "addr1", 64), ("str", "addr2", 64)]
 PROBE = [("str", "node", 254), ("u8", "ok"), ("u32", "usec"), ("u32", "failed")]
 
 TYPES = {
-    "MSG_HELLO": (1, HELLO), "MSG_PING_REQ": (2, PING), "MSG_PING_ANS": (3, PING),
+    "MSG_HELLO": (1, HELLO), "MSG_PING_REQ": (2, PING), "MSG_PING_ANS": (3, PING_ANS),
     "MSG_SHUTDOWN": (4, PING), "MSG_API_STAT": (5, API_STAT),
     "MSG_TEST_SYSCALL_REQ": (9, TEST_SYSCALL),
     "MSG_KUBE_SYNC_BEGIN": (100, SYNC), "MSG_KUBE_NODE": (101, NODE),

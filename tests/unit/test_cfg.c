@@ -522,6 +522,14 @@ test_allowlist(void **state)
 	BAD("stable-egressd: --egress-ip-allowlist: bad", FIP,
 	    "--egress-ip-allowlist=x");
 	assert_null(strstr(err + 20, "--egress-ip-allowlist"));
+	/* the additional guard is its own flag, unset by default */
+	assert_int_equal(cfg->additional_allowlist.set, 0);
+	OK(FIP, "--additional-egress-ip-allowlist=198.51.100.0/24");
+	assert_int_equal(cfg->additional_allowlist.set, 1);
+	assert_int_equal(cfg->allowlist.set, 0);
+	BAD("stable-egressd: --additional-egress-ip-allowlist: bad entry "
+	    "\"nope\"",
+	    FIP, "--additional-egress-ip-allowlist=nope");
 }
 
 static void
@@ -1125,6 +1133,42 @@ arg(struct cfg_worker_args *a, const char *key)
 	return str_arg(a->argc, a->argv, key);
 }
 
+/* controller-runtime's --zap-* flags map onto ours (DESIGN.md). */
+static void
+test_zap_flags(void **state)
+{
+	(void)state;
+	OK(FIP, "--zap-encoder=console", "--zap-log-level=error",
+	    "--zap-stacktrace-level=panic", "--zap-time-encoding=RFC3339");
+	assert_int_equal(cfg->log_json, 0);
+	assert_int_equal(cfg->log_level, LOG_ERROR);
+	assert_int_equal(cfg->log_time, LOG_TS_RFC3339);
+	OK(FIP, "--zap-log-level=3", "--zap-encoder=JSON");
+	assert_int_equal(cfg->log_level, LOG_DEBUG);
+	assert_int_equal(cfg->log_json, 1);
+	/* --zap-devel: zap's development defaults where nothing else says */
+	OK(FIP, "--zap-devel");
+	assert_int_equal(cfg->log_json, 0);
+	assert_int_equal(cfg->log_level, LOG_DEBUG);
+	assert_int_equal(cfg->log_time, LOG_TS_ISO8601);
+	OK(FIP, "--zap-devel", "--zap-encoder=json", "--log-level=warn",
+	    "--zap-time-encoding=nano");
+	assert_int_equal(cfg->log_json, 1);
+	assert_int_equal(cfg->log_level, LOG_WARN);
+	assert_int_equal(cfg->log_time, LOG_TS_NANOS);
+	OK(FIP, "--zap-devel=false");
+	assert_int_equal(cfg->log_json, 1);
+	assert_int_equal(cfg->log_time, LOG_TS_DEFAULT);
+	BAD("stable-egressd: --zap-encoder: invalid encoder \"xml\"", FIP,
+	    "--zap-encoder=xml");
+	BAD("stable-egressd: --zap-log-level: invalid log level \"0\"", FIP,
+	    "--zap-log-level=0");
+	BAD("stable-egressd: --zap-stacktrace-level: invalid stacktrace", FIP,
+	    "--zap-stacktrace-level=debug");
+	BAD("stable-egressd: --zap-time-encoding: invalid time encoding", FIP,
+	    "--zap-time-encoding=unix");
+}
+
 static void
 test_worker_args(void **state)
 {
@@ -1138,9 +1182,10 @@ test_worker_args(void **state)
 	    "--check-config", "--log-format=text", "--log-level=debug",
 	    "--prepared-pod-label=", "--node-health-timeout=1500ms");
 	assert_int_equal(cfg_worker_args(cfg, CFG_WORKER_K8S, a), 0);
-	assert_int_equal(a->argc, 14);
+	assert_int_equal(a->argc, 15);
 	assert_null(a->argv[a->argc]);
 	assert_string_equal(arg(a, "log_format"), "text");
+	assert_string_equal(arg(a, "log_time"), "");
 	assert_string_equal(arg(a, "log_level"), "debug");
 	assert_string_equal(arg(a, "check"), "1");
 	assert_string_equal(arg(a, "kubeconfig"), "");
@@ -1158,7 +1203,7 @@ test_worker_args(void **state)
 	    "stable-egress-controller.tuist.dev");
 	assert_string_equal(arg(a, "identity"), "me");
 	assert_int_equal(cfg_worker_args(cfg, CFG_WORKER_HCLOUD, a), 0);
-	assert_int_equal(a->argc, 8);
+	assert_int_equal(a->argc, 9);
 	assert_string_equal(arg(a, "token_path"), "/etc/hcloud/token");
 	assert_string_equal(arg(a, "server_selector"), "");
 	assert_string_equal(arg(a, "endpoint"), "https://api.hetzner.cloud/v1");
@@ -1166,7 +1211,7 @@ test_worker_args(void **state)
 	assert_string_equal(arg(a, "fips"), "egress,b,c");
 	assert_null(arg(a, "identity"));
 	assert_int_equal(cfg_worker_args(cfg, CFG_WORKER_PROBE, a), 0);
-	assert_int_equal(a->argc, 6);
+	assert_int_equal(a->argc, 7);
 	assert_string_equal(arg(a, "port"), "9962");
 	assert_string_equal(arg(a, "timeout_ms"), "1500");
 	assert_string_equal(arg(a, "interval_ms"), "1000");
@@ -1268,6 +1313,7 @@ main(void)
 		cmocka_unit_test_setup(test_load_yaml_buffer, setup),
 		cmocka_unit_test_setup(test_print_round_trip, setup),
 		cmocka_unit_test_setup(test_usage_and_version, setup),
+		cmocka_unit_test_setup(test_zap_flags, setup),
 		cmocka_unit_test_setup(test_worker_args, setup),
 		cmocka_unit_test_setup(test_worker_args_worst_case, setup),
 		cmocka_unit_test_setup(test_quote, setup),

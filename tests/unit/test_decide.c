@@ -513,13 +513,15 @@ test_allowlist_refusal_writes_nothing(void **state)
 	run(fx, T0, DECIDE_ALLOWLIST_REFUSED, "");
 }
 
+/* As in the reference, --egress-ip-allowlist guards the primary only:
+ * the runner egress addresses outside it still follow the gateway. */
 static void
-test_additional_outside_allowlist_skipped(void **state)
+test_additional_outside_allowlist_moves(void **state)
 {
 	struct fx *fx = *state;
 	char err[256];
 
-	assert_int_equal(allowlist_parse(&fx->al, "203.0.113.0/28", err,
+	assert_int_equal(allowlist_parse(&fx->al, "203.0.113.7/32", err,
 			     sizeof(err)),
 	    0);
 	put(fx->w, "a", 1, LAB | CAND | CORDON, T0);
@@ -527,8 +529,35 @@ test_additional_outside_allowlist_skipped(void **state)
 	primary(fx, 1);
 	additional(fx, 1, "198.51.100.1", 1);
 	additional(fx, 2, "203.0.113.9", 1);
+	run(fx, T0, DECIDE_MOVE, "S:a A:b L:b X1:b X2:b");
+	assert_int_equal(fx->plan.fips_refused, 0);
+}
+
+/* --additional-egress-ip-allowlist: one outside it is never assigned,
+ * and the primary goes on. */
+static void
+test_additional_allowlist_refuses(void **state)
+{
+	struct fx *fx = *state;
+	struct allowlist add;
+	char err[256];
+
+	assert_int_equal(allowlist_parse(&add, "203.0.113.0/28", err,
+			     sizeof(err)),
+	    0);
+	fx->cfg.additional_allowlist = &add;
+	put(fx->w, "a", 1, LAB | CAND | CORDON, T0);
+	put(fx->w, "b", 2, CAND, T0);
+	primary(fx, 1);
+	additional(fx, 1, "198.51.100.1", 1);
+	additional(fx, 2, "203.0.113.9", 1);
 	run(fx, T0, DECIDE_MOVE, "S:a A:b L:b X2:b");
 	assert_int_equal(fx->plan.fips_refused, 1u << 1);
+	/* steady on b: still only the one inside */
+	relabel(fx->w, "a", 0);
+	relabel(fx->w, "b", 1);
+	primary(fx, 2);
+	run(fx, T0, DECIDE_STEADY, "X2:b");
 }
 
 static void
@@ -1135,7 +1164,8 @@ main(void)
 		T(test_candidate_needs_server_id),
 		T(test_fit_labelled_without_server_id_waits),
 		T(test_allowlist_refusal_writes_nothing),
-		T(test_additional_outside_allowlist_skipped),
+		T(test_additional_outside_allowlist_moves),
+		T(test_additional_allowlist_refuses),
 		T(test_additional_after_primary),
 		T(test_additional_on_steady_and_relabel),
 		T(test_additional_not_under_rules_1_2_3),

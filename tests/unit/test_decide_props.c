@@ -285,10 +285,15 @@ check_plan_shape(const struct world *w, const struct decide_cfg *cfg,
 	/* the allowlist guard: nothing outside it is ever assigned */
 	if (w->fip[0].known && !w->fip[0].in_allowlist)
 		assert_int_equal(p->n_steps, 0);
-	for (i = 0; i < p->n_steps; i++)
+	for (i = 0; i < p->n_steps; i++) {
+		const struct world_fip *f = &w->fip[p->steps[i].fip];
+
 		if (p->steps[i].op == PLAN_ASSIGN_ADDITIONAL)
-			assert_true(w->fip[p->steps[i].fip].in_allowlist &&
-			    !w->fip[p->steps[i].fip].action_running);
+			assert_true(
+			    allowlist_contains_fip(cfg->additional_allowlist,
+				f->ip, f->is_v6) &&
+			    !f->action_running);
+	}
 	if (fit_holder) /* (c) */
 		assert_false(assign);
 	if ((fit_holder || elig_holder) && !fit_elsewhere) /* (e) */
@@ -856,6 +861,7 @@ r_run(uint64_t seed, int gate, int steps)
 	r.rng = seed ? seed : 1;
 	r.now = T0;
 	decide_cfg_defaults(&r.cfg);
+	r.cfg.additional_allowlist = &al;
 	r.cfg.prepared_gate = gate;
 	r.cfg.n_additional = RADD;
 	r.w[0] = world_new();
@@ -943,6 +949,7 @@ test_exhaustive_two_nodes(void **state)
 	(void)state;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	decide_cfg_defaults(&cfg);
+	cfg.additional_allowlist = &al;
 	cfg.n_additional = 1;
 	for (v = 0; v < 576; v++)
 		state_of(v, 1, 3, &states[v]);
@@ -972,6 +979,7 @@ test_exhaustive_three_nodes(void **state)
 	(void)state;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	decide_cfg_defaults(&cfg);
+	cfg.additional_allowlist = &al;
 	cfg.n_additional = 1;
 	for (v = 0; v < 128; v++) {
 		struct nstate s;

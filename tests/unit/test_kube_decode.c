@@ -343,6 +343,24 @@ test_pod(void **state)
 	o = cJSON_Parse("{\"metadata\":{}}");
 	assert_int_equal(kube_decode_pod(o, &p, &where), KUBE_ERR_MISSING);
 	cJSON_Delete(o);
+	/* terminating: Ready but not prepared, as the reference counts */
+	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"deletionTimestamp\""
+			":\"2026-03-01T10:00:00Z\"},\"status\":{\"conditions\""
+			":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+	assert_int_equal(kube_decode_pod(o, &p, &where), 0);
+	assert_int_equal(p.m.ready, 0);
+	cJSON_Delete(o);
+	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"deletionTimestamp\""
+			":null},\"status\":{\"conditions\":[{\"type\":\"Rea"
+			"dy\",\"status\":\"True\"}]}}");
+	assert_int_equal(kube_decode_pod(o, &p, &where), 0);
+	assert_int_equal(p.m.ready, 1);
+	cJSON_Delete(o);
+	o = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"deletionTimestamp\""
+			":7}}");
+	assert_int_equal(kube_decode_pod(o, &p, &where), KUBE_ERR_TYPE);
+	assert_string_equal(where, "metadata.deletionTimestamp");
+	cJSON_Delete(o);
 }
 
 static const char lease_json[] =
