@@ -250,7 +250,7 @@ schedule_poll(struct hc_ctx *ctx)
 		clock_ms() - op->t0_ms > HC_ASSIGN_DEADLINE_MS)) {
 		hc_failf(&f, RES_UNKNOWN,
 		    "action %" PRIu64 " still running after %d s",
-		    op->action_id, HC_ASSIGN_DEADLINE_MS / 1000);
+		    op->action_id, (int)(HC_ASSIGN_DEADLINE_MS / 1000));
 		return hc_op_finish_fail(ctx, &f);
 	}
 	op->timer_ms = op->t0_ms + at;

@@ -31,6 +31,7 @@
 static const struct sandbox_rule own[] = {
 	ALLOW(access, "the loader of an exec'd worker"),
 	ALLOW(arch_prctl, "the loader sets up TLS in a worker"),
+	ALLOW(bind, "a worker's start-up getaddrinfo binds a netlink socket"),
 	ALLOW(brk, "malloc"),
 	ALLOW(capget, "a worker drops its capabilities (libcap)"),
 	ALLOW(capset, "a worker drops its capabilities (libcap)"),
@@ -72,6 +73,7 @@ static const struct sandbox_rule own[] = {
 	ALLOW(read, "signalfd, a worker's files"),
 	ALLOW(readlink, "the loader resolves /proc/self/exe"),
 	ALLOW(recvfrom, "frames from the supervisor (recv)"),
+	ALLOW(recvmsg, "a worker's start-up getaddrinfo reads netlink"),
 	ALLOW(restart_syscall, "a poll resumed after SIGSTOP/SIGCONT"),
 	ALLOW(rseq, "glibc registers each new process"),
 	ALLOW(rt_sigaction, "libc start-up in a worker"),
@@ -87,6 +89,21 @@ static const struct sandbox_rule own[] = {
 	ALLOW(uname, "libc and OpenSSL start-up in a worker"),
 	ALLOW(wait4, "reap a worker"),
 	ALLOW(write, "logs"),
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan+UBSan test builds only: what the sanitizer runtime does at
+	 * a worker's start-up, before the worker's own filter.  A release
+	 * build has none of these. */
+	ALLOW(sigaltstack, "sanitizer: its own signal stack"),
+	ALLOW(sched_getaffinity, "sanitizer: CPU count"),
+	ALLOW(readlinkat, "sanitizer: its own binary's path"),
+	ALLOW(personality, "sanitizer: address-space layout check"),
+	ALLOW(gettid, "sanitizer: thread registry"),
+	ALLOW(sched_yield, "sanitizer: spin locks"),
+	ALLOW(open, "sanitizer: /proc/self/maps and friends"),
+	ALLOW(readlink, "sanitizer: its own binary's path"),
+	ALLOW(getrlimit, "sanitizer: stack size"),
+	ALLOW(pipe2, "sanitizer: its internal pipes"),
+#endif
 };
 
 #define RULES_MAX 160

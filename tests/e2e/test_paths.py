@@ -180,14 +180,14 @@ class Clock(tc.Base):
                 "leaseTransitions": 0}
         self.c.kube("POST", "/leases", {
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": name, "namespace": "default"},
+            "metadata": {"name": name, "namespace": self.c.lease_ns},
             "spec": dict(spec, acquireTime=rfc3339(time.time() + skew),
                          renewTime=rfc3339(time.time() + skew))})
         a = self.c.replica("r1")
         end = time.monotonic() + 6
         while time.monotonic() < end:
             t = rfc3339(time.time() + skew)
-            self.c.kube("PUT", "/leases/default/" + name,
+            self.c.kube("PUT", "/leases/%s/%s" % (self.c.lease_ns, name),
                         {"spec": dict(spec, acquireTime=rfc3339(time.time() + skew - 1),
                                       renewTime=t)})
             self.assertFalse(a.leading(), "took a Lease that is being renewed "
