@@ -215,6 +215,63 @@ add_rule(scmp_filter_ctx ctx, const struct sandbox_rule *rule)
 	return seccomp_rule_add_array(ctx, act, rule->nr, rule->ncond, cmp);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * ASan+UBSan builds only (tests): calls the sanitizer runtime makes on
+ * its own (thread registry, its signal stack, locks, reports), allowed
+ * in every filter that does not list them.  A release build compiles
+ * none of this.
+ */
+static const int sanitizer_calls[] = {
+	SCMP_SYS(gettid),
+	SCMP_SYS(sigaltstack),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(readlink),
+	SCMP_SYS(readlinkat),
+	SCMP_SYS(getrlimit),
+	SCMP_SYS(mincore),
+	SCMP_SYS(personality),
+};
+
+static int
+add_sanitizer_calls(scmp_filter_ctx ctx, const struct sandbox_policy *p)
+{
+	size_t i, k;
+	int r;
+
+	for (i = 0; i < sizeof(sanitizer_calls) / sizeof(sanitizer_calls[0]);
+	     i++) {
+		for (k = 0;
+		     k < p->nrules && p->rules[k].nr != sanitizer_calls[i]; k++)
+			continue;
+		if (k < p->nrules)
+			continue;
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+			 sanitizer_calls[i], 0)) != 0)
+			return r;
+	}
+	/* It names its mappings (PR_SET_VMA), asks whether it may dump
+	 * core (PR_GET_DUMPABLE) and reads /proc/self/maps: none of these
+	 * may kill it.  Only where the policy does not list the call. */
+	for (k = 0; k < p->nrules && p->rules[k].nr != SCMP_SYS(prctl); k++)
+		continue;
+	if (k == p->nrules &&
+	    ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(prctl),
+		  1, SCMP_A0(SCMP_CMP_EQ, 0x53564d41 /* PR_SET_VMA */))) != 0 ||
+		(r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		     SCMP_A0(SCMP_CMP_EQ, PR_GET_DUMPABLE))) != 0))
+		return r;
+	for (k = 0; k < p->nrules && p->rules[k].nr != SCMP_SYS(open); k++)
+		continue;
+	if (k == p->nrules &&
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open),
+		 0)) != 0)
+		return r;
+	return 0;
+}
+#endif
+
 int
 sandbox_seccomp(const struct sandbox_policy *p, char *err, size_t errlen)
 {
@@ -237,6 +294,14 @@ sandbox_seccomp(const struct sandbox_policy *p, char *err, size_t errlen)
 			return -1;
 		}
 	}
+#if defined(__SANITIZE_ADDRESS__)
+	if ((r = add_sanitizer_calls(ctx, p)) != 0) {
+		snprintf(err, errlen, "seccomp sanitizer rules: %s",
+		    strerror(-r));
+		seccomp_release(ctx);
+		return -1;
+	}
+#endif
 	r = seccomp_load(ctx);
 	seccomp_release(ctx);
 	if (r != 0) {

@@ -21,16 +21,20 @@
 #include "spawner.h"
 
 #define ARGS_MAX 32 /* key=value arguments per worker */
-#define ENV_MAX 10
+#define ENV_MAX 12
 
-#ifdef SE_TEST_HOOKS
+#if defined(SE_TEST_HOOKS) || defined(__SANITIZE_ADDRESS__)
 /* Test builds only: the variables tests use to drive the workers'
- * test hooks pass through; a release worker's environment is only the
- * marker. */
+ * test hooks, and the sanitizer's options in ASan+UBSan builds, pass
+ * through; a release worker's environment is only the marker. */
 static size_t
 test_env(char **envp, size_t n, size_t max)
 {
 	static const char *const keep[] = {
+#if defined(__SANITIZE_ADDRESS__)
+		"ASAN_OPTIONS",
+		"UBSAN_OPTIONS",
+#endif
 		"STABLE_EGRESSD_TEST_COMPROMISE",
 		"STABLE_EGRESSD_TEST_COMPROMISE_WHO",
 		"STABLE_EGRESSD_TEST_CRED_FILES",
@@ -82,7 +86,7 @@ child_exec(const struct spawn_def *d, int sock, int devnull, pid_t parent)
 	syscall(SYS_close_range, WORKER_FD + 1, ~0U, 0);
 	snprintf(marker, sizeof(marker), "STABLE_EGRESSD_WORKER=%s", d->mode);
 	envp[ne++] = marker;
-#ifdef SE_TEST_HOOKS
+#if defined(SE_TEST_HOOKS) || defined(__SANITIZE_ADDRESS__)
 	ne = test_env(envp, ne, ENV_MAX);
 #endif
 	envp[ne] = NULL;

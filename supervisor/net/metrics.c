@@ -222,7 +222,7 @@ fail_find(const struct sup_metrics *m, const char *node)
 	struct sup_fail key;
 
 	memset(&key, 0, sizeof(key));
-	if (str_copy(key.name, sizeof(key.name), node) != 0)
+	if (m->n_fails == 0 || str_copy(key.name, sizeof(key.name), node) != 0)
 		return NULL;
 	return bsearch(&key, m->fails, m->n_fails, sizeof(key), fail_cmp);
 }
