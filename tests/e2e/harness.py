@@ -246,6 +246,12 @@ class Replica:
             "--health-probe-bind-address=127.0.0.1:%d" % self.health_port,
         ] + list(extra)
         e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": cluster.dir}
+        # A sanitizer build takes its options from the test's run
+        # (tests/run.py sets them; LeakSanitizer's exit scan stays off:
+        # it ptraces, which every sandbox kills).
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
         e.update(env or {})
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log,
