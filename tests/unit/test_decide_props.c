@@ -1271,6 +1271,8 @@ test_additional_fips(void **state)
 
 	(void)state;
 	cfg.n_additional = 3;
+	/* --additional-egress-ip-allowlist: X2 is outside it */
+	cfg.additional_allowlist = &add_al;
 	world_fip_set(w, 1, 8, "198.51.100.8", 0, 2, 0, &add_al, T0);
 	world_fip_set(w, 2, 9, OUT_IP, 0, 2, 0, &add_al, T0);
 	world_fip_set(w, 3, 10, "2001:db8:1:2::/64", 1, 0, 0, &add_al, T0);
