@@ -282,6 +282,9 @@ class Run(unittest.TestCase):
 
 
 def setUpModule():
+    # Build (or find) the image while the mirror can still be reached:
+    # isolate() leaves this process in a network namespace of its own.
+    why_no_image()
     state["netns"] = container.isolate()
 
 
