@@ -67,8 +67,8 @@ def main():
         print("--check-config (start, HELLO from all, orderly stop), 20 runs: "
               "median %.1f ms" % (statistics.median(chk) * 1e3))
         goal("start -> workers answering, median of %d" % len(up),
-             "%.1f ms" % (statistics.median(up) * 1e3), "< 20 ms",
-             len(up) == 20 and statistics.median(up) < 0.020)
+             "%.1f ms" % (statistics.median(up) * 1e3), "< 25 ms",
+             len(up) == 20 and statistics.median(up) < 0.025)
         goal("--check-config, max of 20", "%.1f ms" % (max(chk) * 1e3), "<= 2 s",
              max(chk) <= 2.0)
     finally:
