@@ -41,8 +41,6 @@ test_env(char **envp, size_t n, size_t max)
 		"STABLE_EGRESSD_TEST_SIBLING",
 		"STABLE_EGRESSD_TEST_PORT",
 		"STABLE_EGRESSD_TEST_NO_LANDLOCK",
-		"STABLE_EGRESSD_TEST_CLOCK_OFFSET_MS",
-		"STABLE_EGRESSD_TEST_ACTION_DEADLINE_MS",
 	};
 	extern char **environ;
 	size_t i, k, len;

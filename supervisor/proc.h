@@ -17,8 +17,6 @@ enum proc_reason { /* why a worker was restarted */
 	PROC_R_MAX
 };
 
-#define PROC_ARGS_MAX 24
-
 struct worker {
 	int kind; /* enum proto_worker */
 	const char *name; /* comm: "k8s-worker" */
