@@ -23,6 +23,10 @@ B	:= build
 PKGS	:= libcurl libcjson yaml-0.1 libseccomp libcap
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The daemon itself is linked without libcurl: common/curl_dl.c loads it
+# in the two workers that use it (start-up time; the file says why).
+# Unit tests, benchmarks and fuzzers link libcurl as usual.
+DAEMON_LIBS = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 
 # _FORTIFY_SOURCE=3 needs __builtin_dynamic_object_size (gcc >= 12).
 FORTIFY := $(shell printf '#if !__has_builtin(__builtin_dynamic_object_size)\n#error\n#endif\n' | \
@@ -42,7 +46,8 @@ SAN	:= -fsanitize=address,undefined -fno-omit-frame-pointer \
 DIRS	:= common spawner supervisor supervisor/config supervisor/net k8s-worker hcloud-worker probe-worker
 ALL_SRC	:= $(foreach d,$(DIRS),$(wildcard $(d)/*.c))
 MAIN_SRC := supervisor/main.c
-LIB_SRC	:= $(filter-out $(MAIN_SRC),$(ALL_SRC))
+DL_SRC	:= common/curl_dl.c
+LIB_SRC	:= $(filter-out $(MAIN_SRC) $(DL_SRC),$(ALL_SRC))
 HDRS	:= $(foreach d,$(DIRS),$(wildcard $(d)/*.h))
 
 # Object names flatten the directory so the archive has no duplicates.
@@ -80,32 +85,36 @@ $(call obj,$(B)/asan,$(1)): $(1) $(HDRS)
 	@mkdir -p $$(@D)
 	$(CC) $$(BASE) -O1 -g $$(SAN) $$(PKG_CFLAGS) -c $(1) -o $$@
 endef
-$(foreach s,$(LIB_SRC),$(eval $(call objrule,$(s))))
+$(foreach s,$(LIB_SRC) $(DL_SRC),$(eval $(call objrule,$(s))))
 
 $(B)/libse.a: $(REL_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/stable-egressd: $(MAIN_SRC) $(B)/libse.a
+$(B)/stable-egressd: $(MAIN_SRC) $(B)/libse.a $(call obj,$(B),$(DL_SRC))
 	$(CC) $(ALL_CFLAGS) $(LDHARDEN) $(MAIN_SRC) $(B)/libse.a \
-	    $(PKG_LIBS) -o $@
+	    $(call obj,$(B),$(DL_SRC)) $(DAEMON_LIBS) -o $@
 
 # ---- test build: same code plus the test-only hooks (never shipped) -----
 $(B)/test/libse.a: $(TST_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/test/stable-egressd: $(MAIN_SRC) $(B)/test/libse.a
+$(B)/test/stable-egressd: $(MAIN_SRC) $(B)/test/libse.a \
+    $(call obj,$(B)/test,$(DL_SRC))
 	$(CC) $(ALL_CFLAGS) -DSE_TEST_HOOKS $(LDHARDEN) $(MAIN_SRC) \
-	    $(B)/test/libse.a $(PKG_LIBS) -o $@
+	    $(B)/test/libse.a $(call obj,$(B)/test,$(DL_SRC)) $(DAEMON_LIBS) \
+	    -o $@
 
 test-bin: $(B)/stable-egressd $(B)/test/stable-egressd
 
 # ---- the daemon under ASan + UBSan, for one full controller e2e run -----
 # The release code (no test hooks), as the unit tests' ASan archive is.
-$(B)/asan/stable-egressd: $(MAIN_SRC) $(B)/asan/libse.a
+$(B)/asan/stable-egressd: $(MAIN_SRC) $(B)/asan/libse.a \
+    $(call obj,$(B)/asan,$(DL_SRC))
 	$(CC) $(BASE) -O1 -g $(SAN) $(PKG_CFLAGS) $(MAIN_SRC) \
-	    $(B)/asan/libse.a $(PKG_LIBS) -o $@
+	    $(B)/asan/libse.a $(call obj,$(B)/asan,$(DL_SRC)) $(DAEMON_LIBS) \
+	    -o $@
 
 asan-bin: $(B)/asan/stable-egressd
 
