@@ -61,8 +61,14 @@ serve(struct spawner *sp)
 		if (r != 0)
 			fatalx("bad frame from the supervisor", "msg_type",
 			    msg_name(type), "err", frame_strerror(r), NULL);
-		if (spawn_on_frame(sp, type, &m) == -1)
-			fatalx("cannot answer the supervisor", NULL);
+		if (spawn_on_frame(sp, type, &m) == 0)
+			continue;
+		/* A worker's one-line start-up error ends the supervisor
+		 * at once, maybe before we answered its last START: it is
+		 * gone, and our own line would be a second one. */
+		if (errno == EPIPE || errno == ECONNRESET)
+			break;
+		fatalx("cannot answer the supervisor", NULL);
 	}
 	free(buf);
 }

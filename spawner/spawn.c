@@ -168,6 +168,8 @@ spawn_decode(const uint8_t *dgram, size_t n, uint16_t *type,
 int
 spawn_on_frame(struct spawner *sp, uint16_t type, const struct msg_spawn *m)
 {
+	/* EINVAL: not the EPIPE of a supervisor that is gone. */
+	errno = EINVAL;
 	if (m->role <= WORKER_NONE || m->role >= WORKER_COUNT)
 		return -1;
 	switch (type) {

@@ -53,9 +53,10 @@ struct spawner {
  * 0 with *type and *out set, or a negative frame_err. */
 int spawn_decode(const uint8_t *dgram, size_t n, uint16_t *type,
     struct msg_spawn *out);
-/* Handle one frame from the supervisor: 0, or -1 when the frame is not
- * one the spawner accepts (the caller exits: the supervisor is broken
- * or compromised). */
+/* Handle one frame from the supervisor: 0, or -1 with errno: EPIPE or
+ * ECONNRESET when the supervisor is gone, else the frame is not one
+ * the spawner accepts (the caller exits: the supervisor is broken or
+ * compromised). */
 int spawn_on_frame(struct spawner *, uint16_t type, const struct msg_spawn *);
 /* Reap every exited worker and report it.  0, or -1 when the report
  * cannot be sent. */

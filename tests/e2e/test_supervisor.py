@@ -351,6 +351,16 @@ class BadInput(unittest.TestCase):
                           "    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user: {token: t}\n")
         self.bad(["--kubeconfig=" + path], r"insecure")
 
+    def test_early_worker_error_races_the_spawner(self):
+        # The k8s worker rejects its kubeconfig within a few ms of its
+        # exec, while the spawner may still be answering the START for
+        # a later worker; the supervisor is gone by then, and that must
+        # not add a spawner line to the one line.  A race, so repeated
+        # (it showed in about one run in three while it was open).
+        path = self.write("unparsable", "apiVersion: [\n")
+        for _ in range(15):
+            self.bad(["--kubeconfig=" + path], re.escape(path))
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_root_without_user_refused(self):
         argv = [BIN] + [f for f in self.c.flags("bad") if f not in user_flags()] + [
