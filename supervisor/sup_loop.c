@@ -145,21 +145,32 @@ turn(struct sup *s, uint8_t *buf, int with_http, int64_t deadline)
 		httpd_dispatch(s->health_srv, ps.fds + ps.h_first, ps.h_n, now);
 }
 
-/* Closing the channel makes the spawner SIGKILL and reap every worker
- * and exit; wait for it (bounded) so nothing outlives us. */
+/*
+ * Closing the channel makes the spawner SIGKILL and reap every worker
+ * and exit; wait for it (bounded) so nothing outlives us.  Its SIGCHLD
+ * on our signalfd ends the wait: a fixed sleep here cost every
+ * --check-config and every stop up to one tick.
+ */
 static void
 kill_all(struct sup *s)
 {
-	int64_t end = clock_ms() + SPAWNER_WAIT_MS;
+	int64_t end = clock_ms() + SPAWNER_WAIT_MS, left;
+	struct signalfd_siginfo si;
+	struct pollfd pfd;
 
 	if (s->spawner_fd != -1)
 		close(s->spawner_fd);
 	s->spawner_fd = -1;
-	while (s->spawner_pid > 0 && clock_ms() < end) {
+	pfd.fd = s->sigfd;
+	pfd.events = POLLIN;
+	while (s->spawner_pid > 0 && (left = end - clock_ms()) > 0) {
 		if (waitpid(s->spawner_pid, NULL, WNOHANG) == s->spawner_pid)
 			s->spawner_pid = 0;
-		else
-			poll(NULL, 0, 10);
+		else if (poll(&pfd, 1, (int)left) > 0)
+			/* Drain it: a pending SIGTERM would wake poll at
+			 * once, again and again; we are stopping anyway. */
+			while (read(s->sigfd, &si, sizeof(si)) > 0)
+				continue;
 	}
 }
 
