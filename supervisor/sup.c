@@ -209,8 +209,8 @@ sup_worker_readable(struct sup *s, struct worker *w, uint8_t *buf, int64_t now)
 /* The spawner is gone: without it no worker can be restarted, so the
  * replica stops (exit 1) and a standby takes over.  Say how it ended
  * when it can be reaped within a moment (its channel closes first). */
-static void __attribute__((noreturn))
-spawner_lost(struct sup *s, const char *why)
+void
+sup_spawner_lost(struct sup *s, const char *why)
 {
 	char how[96];
 	int status, i;
@@ -241,7 +241,7 @@ sup_reap(struct sup *s, int64_t now)
 		return;
 	s->spawner_pid = 0;
 	proc_describe(status, how, sizeof(how));
-	spawner_lost(s, how);
+	sup_spawner_lost(s, how);
 }
 
 static void
@@ -308,7 +308,7 @@ sup_spawner_readable(struct sup *s, uint8_t *buf, int64_t now)
 		    (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r == FRAME_ERR_EOF || r == FRAME_ERR_IO)
-			spawner_lost(s, "channel closed");
+			sup_spawner_lost(s, "channel closed");
 		if (r == 0)
 			r = frame_decode(&f, MSG_TO_SUP, &p);
 		if (r == 0 &&
@@ -326,7 +326,7 @@ sup_spawner_readable(struct sup *s, uint8_t *buf, int64_t now)
 		if (r != 0) {
 			if (fd != -1)
 				close(fd);
-			spawner_lost(s, frame_strerror(r));
+			sup_spawner_lost(s, frame_strerror(r));
 		}
 		if (f.type == MSG_SPAWN_STARTED)
 			on_started(s, w, &p.spawn, fd, now);

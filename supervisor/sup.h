@@ -158,6 +158,8 @@ void
 sup_worker_readable(struct sup *, struct worker *, uint8_t *buf, int64_t now);
 void sup_reap(struct sup *, int64_t now);
 void sup_spawner_readable(struct sup *, uint8_t *buf, int64_t now);
+/* The spawner is gone: one line saying how it ended, exit 1. */
+void sup_spawner_lost(struct sup *, const char *why) __attribute__((noreturn));
 void sup_tick_workers(struct sup *, int64_t now);
 int64_t sup_next_deadline(struct sup *, int64_t now);
 uint32_t sup_elect_send(void *arg, uint16_t type, const struct msg_lease *);

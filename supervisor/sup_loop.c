@@ -185,9 +185,11 @@ start_workers(struct sup *s, uint8_t *buf)
 	int64_t end = clock_ms() + START_BUDGET_MS;
 	int k, ready;
 
+	/* A spawner that died before our first request (its sandbox
+	 * killed it) gets its own line, saying how. */
 	for (k = 1; k < WORKER_COUNT; k++)
 		if (proc_start(&s->w[k], clock_ms()) != 0)
-			fatal("cannot ask the spawner to start a worker");
+			sup_spawner_lost(s, strerror(errno));
 	for (;;) {
 		for (ready = 0, k = 1; k < WORKER_COUNT; k++) {
 			struct worker *w = &s->w[k];
