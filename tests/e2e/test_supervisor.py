@@ -217,6 +217,21 @@ class Privsep(unittest.TestCase):
         wk = {comm(p): p for p in __import__("harness").children(sp)}
         self.assertEqual(sorted(wk), sorted(WORKERS), "workers are the spawner's")
 
+    def test_libcurl_only_in_the_api_workers(self):
+        # Start-up time: libcurl's ~30 libraries cost ~10 ms of loading
+        # per exec, so only the two workers that speak HTTPS load them
+        # (common/curl_dl.c); less code mapped in the rest, too.
+        r = self.start()
+
+        def maps_curl(pid):
+            with open("/proc/%d/maps" % pid) as f:
+                return "/libcurl.so" in f.read()
+        procs = dict(r.workers(), **{"stable-egressd": r.pid})
+        for name in ("stable-egressd", "spawner", "probe-worker"):
+            self.assertFalse(maps_curl(procs[name]), name + " maps libcurl")
+        for name in ("k8s-worker", "hcloud-worker"):
+            self.assertTrue(maps_curl(procs[name]), name + " lacks libcurl")
+
     def test_supervisor_is_sandboxed(self):
         r = self.start()
         st = proc_status(r.pid)
