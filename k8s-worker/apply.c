@@ -91,6 +91,7 @@ struct rec_form {
 	uint64_t id;
 	uint64_t rv;
 	uint8_t flags;
+	unsigned int bad_addrs;
 };
 
 static int
@@ -116,6 +117,7 @@ decode_obj(struct kube_ctx *c, const struct kube_refl *f, const cJSON *o,
 	out->id = no.m.server_id;
 	out->flags = no.m.flags;
 	out->rv = no.rv;
+	out->bad_addrs = no.bad_addrs;
 	return r;
 }
 
@@ -125,6 +127,7 @@ kube_apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
 	struct rec_form no;
 	struct kube_rec *r;
 	const char *where;
+	char num[16];
 	int rc, changed;
 
 	if ((rc = decode_obj(c, f, o, &no, &where)) != 0) {
@@ -155,6 +158,12 @@ kube_apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
 	r->rv = no.rv;
 	r->member |= f->bit;
 	r->seen |= listing ? f->bit : 0;
+	/* Once per change of the node, not per status update. */
+	if (changed && no.bad_addrs > 0) {
+		snprintf(num, sizeof(num), "%u", no.bad_addrs);
+		log_warn("node addresses left out: not numeric IPs", "node",
+		    no.name, "count", num, NULL);
+	}
 	if (!listing && changed && announced(c, f))
 		send_rec(c, f, r);
 }

@@ -227,12 +227,17 @@ addrs_add(char *list, const char *ip, unsigned int *n)
 
 /*
  * Every InternalIP, then every ExternalIP, in the API's order: the probe
- * dials them all.  A malformed one makes the node malformed, as any bad
- * field does; other address types (Hostname, InternalDNS...) are not
- * dialled and not checked.
+ * dials them all.  An address string that is not a numeric IP is left
+ * out and counted in *bad rather than failing the node: the node's other
+ * facts (cordoned, being deleted) must still arrive, and its other
+ * addresses still carry its probe.  A wrong shape (not an object, no
+ * address string) makes the node malformed, as any bad field does.
+ * Other address types (Hostname, InternalDNS...) are not dialled and not
+ * checked.
  */
 static int
-node_addresses(const cJSON *status, struct msg_kube_node *m, const char **where)
+node_addresses(const cJSON *status, struct msg_kube_node *m, unsigned int *bad,
+    const char **where)
 {
 	static const char *const types[] = { "InternalIP", "ExternalIP" };
 	const cJSON *addrs, *a;
@@ -258,12 +263,14 @@ node_addresses(const cJSON *status, struct msg_kube_node *m, const char **where)
 				return r;
 			if (r != 0 || strcmp(type, types[i]) != 0)
 				continue;
-			if ((r = get_str(a, "address", FIELD_REQUIRED, ip,
-				 sizeof(ip))) != 0)
+			r = get_str(a, "address", FIELD_REQUIRED, ip,
+			    sizeof(ip));
+			if (r == 0 && ip_valid(ip))
+				addrs_add(m->addrs, ip, &n);
+			else if (r == 0 || r == KUBE_ERR_LONG)
+				(*bad)++;
+			else
 				return r;
-			if (!ip_valid(ip))
-				return KUBE_ERR_SYNTAX;
-			addrs_add(m->addrs, ip, &n);
 		}
 	return 0;
 }
@@ -347,7 +354,7 @@ kube_decode_node(const cJSON *o, const struct kube_sel *cand,
 	if ((r = ready_condition(status, &v)) != 0)
 		return r;
 	out->m.flags |= v ? NODE_F_READY : 0;
-	return node_addresses(status, &out->m, where);
+	return node_addresses(status, &out->m, &out->bad_addrs, where);
 }
 
 int

@@ -122,6 +122,7 @@ void kube_doc_free(struct kube_doc *);
 struct kube_node_obj {
 	struct msg_kube_node m;
 	uint64_t rv;
+	unsigned int bad_addrs; /* left out: not a numeric IP */
 };
 
 /* Decode one Node.  m.name is filled first, so a DELETED whose other

@@ -373,6 +373,25 @@ class TestNodes(FakeCase):
                          "127.9.1.2 127.9.1.3 127.9.1.1")
         self.fake.delete_node("multi-a")
 
+    def test_bad_address_left_out_node_kept(self):
+        # An address that is not a numeric IP must not hide the node: it
+        # arrives with its other addresses, and one line says why.
+        w = self.start_worker()
+        w.snapshot()
+        self.fake.create_node({"name": "multi-b", "labels": dict([CAND]),
+                               "providerID": "hcloud://779",
+                               "internalIP": ["node-b.internal", "127.9.2.1"],
+                               "unschedulable": True})
+        n = w.node("multi-b")
+        self.assertEqual(n["addrs"], "127.9.2.1")
+        self.assertEqual(n["flags"], NODE_F["ready"] | NODE_F["candidate"] |
+                         NODE_F["unsched"])
+        w.pump(0.3)
+        lines = [json.loads(l) for l in w.stderr if "left out" in l]
+        self.assertEqual([(l["node"], l["count"]) for l in lines],
+                         [("multi-b", "1")], w.stderr)
+        self.fake.delete_node("multi-b")
+
     def test_heartbeat_sends_nothing(self):
         w = self.start_worker()
         w.snapshot()
