@@ -35,8 +35,8 @@ static void
 put(struct world *w, unsigned i, int labelled, int cordoned)
 {
 	char name[32], pod[40];
-	struct world_node_facts f = { name, 1000 + i, "10.1.0.1", "", 1,
-		cordoned, 0, 1, labelled };
+	struct world_node_facts f = { name, 1000 + i, "10.1.0.1", 1, cordoned,
+		0, 1, labelled };
 
 	snprintf(name, sizeof(name), "node-%05u", i);
 	snprintf(pod, sizeof(pod), "agent-%05u", i);

@@ -57,8 +57,7 @@ LAYOUT(sync_l, msg_kube_sync, sync_f);
 
 static const struct msg_field node_f[] = {
 	STR(msg_kube_node, name), U64(msg_kube_node, server_id),
-	STR(msg_kube_node, internal_ip), STR(msg_kube_node, external_ip),
-	U8(msg_kube_node, flags),
+	STR(msg_kube_node, addrs), U8(msg_kube_node, flags),
 };
 LAYOUT(node_l, msg_kube_node, node_f);
 
@@ -166,8 +165,7 @@ static const struct msg_field probe_sync_f[] = {
 LAYOUT(probe_sync_l, msg_probe_sync, probe_sync_f);
 
 static const struct msg_field target_f[] = {
-	STR(msg_probe_target, node), STR(msg_probe_target, addr1),
-	STR(msg_probe_target, addr2),
+	STR(msg_probe_target, node), STR(msg_probe_target, addrs),
 };
 LAYOUT(target_l, msg_probe_target, target_f);
 

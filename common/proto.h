@@ -31,6 +31,17 @@
 #define PROTO_REASON_MAX 129 /* Event reason / action */
 #define PROTO_NOTE_MAX 1025 /* Event note */
 #define PROTO_FIPS_MAX 17 /* primary + 16 additional */
+/*
+ * A node's addresses travel as one text field: numeric IPv4 or IPv6
+ * addresses separated by single spaces, InternalIPs first, each at most
+ * 45 characters (INET6_ADDRSTRLEN - 1), no repeats, at most
+ * PROTO_ADDRS_MAX of them.  The k8s-worker writes it from validated
+ * addresses; the probe worker, the only reader that dials them, checks
+ * every address again; the supervisor only stores and compares it.
+ */
+#define PROTO_ADDRS_MAX 8
+#define PROTO_ADDR_LEN 46 /* INET6_ADDRSTRLEN: 45 characters and NUL */
+#define PROTO_ADDRS_LEN (PROTO_ADDRS_MAX * PROTO_ADDR_LEN)
 
 /*
  * Message types.  Values are explicit and never reused; a retired type
@@ -195,8 +206,7 @@ struct msg_kube_sync { /* MSG_KUBE_SYNC_BEGIN, MSG_KUBE_SYNC_END */
 struct msg_kube_node { /* MSG_KUBE_NODE */
 	char name[PROTO_NAME_MAX];
 	uint64_t server_id; /* hcloud://<id>; 0 = none or not cloud */
-	char internal_ip[PROTO_IP_MAX];
-	char external_ip[PROTO_IP_MAX];
+	char addrs[PROTO_ADDRS_LEN]; /* InternalIPs, ExternalIPs; "" none */
 	uint8_t flags; /* NODE_F_* */
 };
 
@@ -335,8 +345,7 @@ struct msg_probe_sync { /* MSG_PROBE_TARGETS_BEGIN, _END */
 
 struct msg_probe_target { /* MSG_PROBE_TARGET */
 	char node[PROTO_NAME_MAX];
-	char addr1[PROTO_IP_MAX]; /* InternalIP */
-	char addr2[PROTO_IP_MAX]; /* ExternalIP, may be empty */
+	char addrs[PROTO_ADDRS_LEN]; /* as in msg_kube_node, not empty */
 };
 
 struct msg_probe_result { /* MSG_PROBE_RESULT */

@@ -32,8 +32,7 @@ send_rec(struct kube_ctx *c, const struct kube_refl *f,
 	}
 	str_copy(p.node.name, sizeof(p.node.name), r->str);
 	p.node.server_id = r->id;
-	str_copy(p.node.internal_ip, sizeof(p.node.internal_ip), KUBE_REC_A(r));
-	str_copy(p.node.external_ip, sizeof(p.node.external_ip), KUBE_REC_B(r));
+	str_copy(p.node.addrs, sizeof(p.node.addrs), KUBE_REC_A(r));
 	p.node.flags = r->flags;
 	kube_send(c, MSG_KUBE_NODE, 0, &p.node);
 }
@@ -83,15 +82,16 @@ kube_announce(struct kube_ctx *c, const struct kube_refl *f)
 
 /* ---- applying objects ---- */
 
-/* A node or pod in the store's form: a is the InternalIP or the
- * pod's nodeName, b the ExternalIP. */
+/* A node or pod in the store's form: a is the node's addresses or the
+ * pod's nodeName. */
 struct rec_form {
 	char name[PROTO_NAME_MAX];
-	char a[PROTO_NAME_MAX];
-	char b[PROTO_IP_MAX];
+	char a[PROTO_ADDRS_LEN > PROTO_NAME_MAX ? PROTO_ADDRS_LEN
+						: PROTO_NAME_MAX];
 	uint64_t id;
 	uint64_t rv;
 	uint8_t flags;
+	unsigned int bad_addrs;
 };
 
 static int
@@ -106,18 +106,18 @@ decode_obj(struct kube_ctx *c, const struct kube_refl *f, const cJSON *o,
 	if (f->kind == REFL_PODS) {
 		r = kube_decode_pod(o, &po, where);
 		memcpy(out->name, po.m.name, sizeof(out->name));
-		memcpy(out->a, po.m.node, sizeof(out->a));
+		memcpy(out->a, po.m.node, sizeof(po.m.node));
 		out->flags = po.m.ready;
 		out->rv = po.rv;
 		return r;
 	}
 	r = kube_decode_node(o, &c->cand, &c->active, &no, where);
 	memcpy(out->name, no.m.name, sizeof(out->name));
-	memcpy(out->a, no.m.internal_ip, sizeof(no.m.internal_ip));
-	memcpy(out->b, no.m.external_ip, sizeof(out->b));
+	memcpy(out->a, no.m.addrs, sizeof(no.m.addrs));
 	out->id = no.m.server_id;
 	out->flags = no.m.flags;
 	out->rv = no.rv;
+	out->bad_addrs = no.bad_addrs;
 	return r;
 }
 
@@ -127,6 +127,7 @@ kube_apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
 	struct rec_form no;
 	struct kube_rec *r;
 	const char *where;
+	char num[16];
 	int rc, changed;
 
 	if ((rc = decode_obj(c, f, o, &no, &where)) != 0) {
@@ -148,7 +149,7 @@ kube_apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
 		r->seen |= listing ? f->bit : 0;
 		return;
 	}
-	if (kube_store_put(f->store, no.name, no.a, no.b, no.id, no.flags, &r,
+	if (kube_store_put(f->store, no.name, no.a, no.id, no.flags, &r,
 		&changed) == -1) {
 		log_error("out of memory storing a record", "name", no.name,
 		    NULL);
@@ -157,6 +158,12 @@ kube_apply(struct kube_ctx *c, struct kube_refl *f, const cJSON *o, int listing)
 	r->rv = no.rv;
 	r->member |= f->bit;
 	r->seen |= listing ? f->bit : 0;
+	/* Once per change of the node, not per status update. */
+	if (changed && no.bad_addrs > 0) {
+		snprintf(num, sizeof(num), "%u", no.bad_addrs);
+		log_warn("node addresses left out: not numeric IPs", "node",
+		    no.name, "count", num, NULL);
+	}
 	if (!listing && changed && announced(c, f))
 		send_rec(c, f, r);
 }

@@ -205,41 +205,73 @@ ip_valid(const char *s)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
-/* First address of each type we keep; malformed ones are errors. */
-static int
-node_addresses(const cJSON *status, struct msg_kube_node *m, const char **where)
+/* Append ip to the space-separated list unless it is there already;
+ * past PROTO_ADDRS_MAX addresses the rest are dropped. */
+static void
+addrs_add(char *list, const char *ip, unsigned int *n)
 {
+	size_t len = strlen(list), il = strlen(ip);
+	const char *p;
+
+	for (p = list; (p = strstr(p, ip)) != NULL; p += il)
+		if ((p == list || p[-1] == ' ') &&
+		    (p[il] == ' ' || p[il] == '\0'))
+			return;
+	if (*n >= PROTO_ADDRS_MAX)
+		return;
+	if (len > 0)
+		list[len++] = ' ';
+	memcpy(list + len, ip, il + 1);
+	(*n)++;
+}
+
+/*
+ * Every InternalIP, then every ExternalIP, in the API's order: the probe
+ * dials them all.  An address string that is not a numeric IP is left
+ * out and counted in *bad rather than failing the node: the node's other
+ * facts (cordoned, being deleted) must still arrive, and its other
+ * addresses still carry its probe.  A wrong shape (not an object, no
+ * address string) makes the node malformed, as any bad field does.
+ * Other address types (Hostname, InternalDNS...) are not dialled and not
+ * checked.
+ */
+static int
+node_addresses(const cJSON *status, struct msg_kube_node *m, unsigned int *bad,
+    const char **where)
+{
+	static const char *const types[] = { "InternalIP", "ExternalIP" };
 	const cJSON *addrs, *a;
-	char type[32], ip[PROTO_IP_MAX];
-	char *dst;
+	char type[32], ip[PROTO_ADDR_LEN];
+	unsigned int n = 0;
+	size_t i;
 	int r;
 
 	*where = "status.addresses";
+	m->addrs[0] = '\0';
 	if (status == NULL)
 		return 0;
 	if ((r = get_arr(status, "addresses", &addrs)) != 0 || addrs == NULL)
 		return r;
-	cJSON_ArrayForEach(a, addrs)
-	{
-		if (!cJSON_IsObject(a))
-			return KUBE_ERR_TYPE;
-		if ((r = get_str(a, "type", 0, type, sizeof(type))) != 0 &&
-		    r != KUBE_ERR_LONG)
-			return r;
-		if (r != 0 ||
-		    (strcmp(type, "InternalIP") != 0 &&
-			strcmp(type, "ExternalIP") != 0))
-			continue;
-		dst = type[0] == 'I' ? m->internal_ip : m->external_ip;
-		if (dst[0] != '\0')
-			continue;
-		if ((r = get_str(a, "address", FIELD_REQUIRED, ip,
-			 sizeof(ip))) != 0)
-			return r;
-		if (!ip_valid(ip))
-			return KUBE_ERR_SYNTAX;
-		memcpy(dst, ip, strlen(ip) + 1);
-	}
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		cJSON_ArrayForEach(a, addrs)
+		{
+			if (!cJSON_IsObject(a))
+				return KUBE_ERR_TYPE;
+			if ((r = get_str(a, "type", 0, type, sizeof(type))) !=
+				0 &&
+			    r != KUBE_ERR_LONG)
+				return r;
+			if (r != 0 || strcmp(type, types[i]) != 0)
+				continue;
+			r = get_str(a, "address", FIELD_REQUIRED, ip,
+			    sizeof(ip));
+			if (r == 0 && ip_valid(ip))
+				addrs_add(m->addrs, ip, &n);
+			else if (r == 0 || r == KUBE_ERR_LONG)
+				(*bad)++;
+			else
+				return r;
+		}
 	return 0;
 }
 
@@ -322,7 +354,7 @@ kube_decode_node(const cJSON *o, const struct kube_sel *cand,
 	if ((r = ready_condition(status, &v)) != 0)
 		return r;
 	out->m.flags |= v ? NODE_F_READY : 0;
-	return node_addresses(status, &out->m, where);
+	return node_addresses(status, &out->m, &out->bad_addrs, where);
 }
 
 int

@@ -122,6 +122,7 @@ void kube_doc_free(struct kube_doc *);
 struct kube_node_obj {
 	struct msg_kube_node m;
 	uint64_t rv;
+	unsigned int bad_addrs; /* left out: not a numeric IP */
 };
 
 /* Decode one Node.  m.name is filled first, so a DELETED whose other
@@ -207,7 +208,8 @@ int kube_base64_decode(const char *s, size_t n, int secret, struct buf **out);
 
 /*
  * One Node or prepared Pod.  Strings live inline after the struct:
- * name, then a (InternalIP / nodeName), then b (ExternalIP / "").
+ * name, then a (the node's addresses as in msg_kube_node / the pod's
+ * nodeName).
  */
 struct kube_rec {
 	struct kube_rec *next; /* hash chain */
@@ -217,7 +219,6 @@ struct kube_rec {
 	uint8_t member; /* selectors it is in, one bit each */
 	uint8_t seen; /* selectors that listed it this list */
 	uint16_t a_off;
-	uint16_t b_off;
 	char str[];
 };
 
@@ -228,16 +229,14 @@ struct kube_store {
 };
 
 #define KUBE_REC_A(r) ((r)->str + (r)->a_off)
-#define KUBE_REC_B(r) ((r)->str + (r)->b_off)
 
 int kube_store_init(struct kube_store *);
 void kube_store_free(struct kube_store *);
 struct kube_rec *kube_store_get(const struct kube_store *, const char *name);
-/* Insert or update; *changed is 1 when name/a/b/id/flags differ from
+/* Insert or update; *changed is 1 when name/a/id/flags differ from
  * before (or the record is new).  The record may move: use *out. */
 int kube_store_put(struct kube_store *, const char *name, const char *a,
-    const char *b, uint64_t id, uint8_t flags, struct kube_rec **out,
-    int *changed);
+    uint64_t id, uint8_t flags, struct kube_rec **out, int *changed);
 void kube_store_del(struct kube_store *, struct kube_rec *);
 /* Iterate from a zeroed kube_iter; NULL at the end.  The record
  * returned may be deleted, but nothing may be put meanwhile. */

@@ -105,35 +105,31 @@ link_rec(struct kube_store *st, struct kube_rec *rec)
 }
 
 static struct kube_rec *
-rec_new(const char *name, const char *a, const char *b)
+rec_new(const char *name, const char *a)
 {
-	size_t nl = strlen(name), al = strlen(a), bl = strlen(b);
+	size_t nl = strlen(name), al = strlen(a);
 	struct kube_rec *r;
 
-	if (nl + al + bl + 3 > UINT16_MAX) {
+	if (nl + al + 2 > UINT16_MAX) {
 		errno = ERANGE;
 		return NULL;
 	}
-	if ((r = calloc(1, sizeof(*r) + nl + al + bl + 3)) == NULL)
+	if ((r = calloc(1, sizeof(*r) + nl + al + 2)) == NULL)
 		return NULL;
 	r->a_off = (uint16_t)(nl + 1);
-	r->b_off = (uint16_t)(nl + al + 2);
 	memcpy(r->str, name, nl + 1);
 	memcpy(r->str + r->a_off, a, al + 1);
-	memcpy(r->str + r->b_off, b, bl + 1);
 	return r;
 }
 
 int
 kube_store_put(struct kube_store *st, const char *name, const char *a,
-    const char *b, uint64_t id, uint8_t flags, struct kube_rec **out,
-    int *changed)
+    uint64_t id, uint8_t flags, struct kube_rec **out, int *changed)
 {
 	struct kube_rec *old = kube_store_get(st, name), *r;
 
 	*changed = 1;
-	if (old != NULL && strcmp(KUBE_REC_A(old), a) == 0 &&
-	    strcmp(KUBE_REC_B(old), b) == 0) {
+	if (old != NULL && strcmp(KUBE_REC_A(old), a) == 0) {
 		*changed = old->id != id || old->flags != flags;
 		old->id = id;
 		old->flags = flags;
@@ -142,7 +138,7 @@ kube_store_put(struct kube_store *st, const char *name, const char *a,
 	}
 	/* New strings: a fresh exact-size record keeps memory per node at
 	 * what the node needs. */
-	if ((r = rec_new(name, a, b)) == NULL)
+	if ((r = rec_new(name, a)) == NULL)
 		return -1;
 	r->id = id;
 	r->flags = flags;

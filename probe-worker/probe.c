@@ -49,25 +49,50 @@ addr_parse(struct probe_addr *a, const char *s, uint16_t port)
 	return 0;
 }
 
+size_t
+probe_addrs_count(const char *list)
+{
+	size_t n = 0;
+
+	for (; *list != '\0'; list++)
+		if (*list != ' ' && (list[1] == ' ' || list[1] == '\0'))
+			n++;
+	return n > PROTO_ADDRS_MAX ? PROTO_ADDRS_MAX : n;
+}
+
 void
 probe_target_init(struct probe_ctx *ctx, struct probe_target *t, int64_t now)
 {
-	const char *s[2] = { t->addr1, t->addr2 };
-	int i;
+	char ip[PROTO_ADDR_LEN];
+	const char *p = t->addrs;
+	size_t i, len, usable = 0;
+	int ok;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < t->naddr; i++) {
 		t->a[i].t = t;
 		t->a[i].fd = -1;
 		t->a[i].state = PROBE_ADDR_IDLE;
+		t->a[i].salen = 0;
+		p += strspn(p, " ");
+		len = strcspn(p, " ");
 		/* An address that cannot be parsed is one that fails; the
-		 * other may still carry the node.  Logged here, once per
+		 * others may still carry the node.  Logged here, once per
 		 * list that brings it, not per round. */
-		if (addr_parse(&t->a[i], s[i], ctx->port) == -1 &&
-		    s[i][0] != '\0')
+		ok = len < sizeof(ip);
+		if (ok) {
+			memcpy(ip, p, len);
+			ip[len] = '\0';
+			ok = addr_parse(&t->a[i], ip, ctx->port) == 0;
+		}
+		if (ok)
+			usable++;
+		else
 			log_warn("probe address is not numeric; it fails",
-			    "node", t->node, "addr", s[i], NULL);
+			    "node", t->node, "addr",
+			    len < sizeof(ip) ? ip : "(too long)", NULL);
+		p += len;
 	}
-	if (t->a[0].salen == 0 && t->a[1].salen == 0)
+	if (usable == 0)
 		log_warn("probe target has no usable address", "node", t->node,
 		    NULL);
 	t->ok = t->reported = -1;
@@ -101,8 +126,10 @@ addr_stop(struct probe_ctx *ctx, struct probe_addr *a)
 void
 probe_target_drop(struct probe_ctx *ctx, struct probe_target *t)
 {
-	addr_stop(ctx, &t->a[0]);
-	addr_stop(ctx, &t->a[1]);
+	size_t i;
+
+	for (i = 0; i < t->naddr; i++)
+		addr_stop(ctx, &t->a[i]);
 	if (t->queued)
 		TAILQ_REMOVE(&ctx->outq, t, out);
 	free(t);
@@ -119,9 +146,11 @@ static void
 round_end(struct probe_ctx *ctx, struct probe_target *t, int ok, int64_t usec,
     int64_t now)
 {
-	/* Either address connecting is enough: stop the other one. */
-	addr_stop(ctx, &t->a[0]);
-	addr_stop(ctx, &t->a[1]);
+	size_t i;
+
+	/* One address connecting is enough: stop the others. */
+	for (i = 0; i < t->naddr; i++)
+		addr_stop(ctx, &t->a[i]);
 	t->in_round = 0;
 	t->pending = 0;
 	if (t->next < ctx->due)
@@ -142,7 +171,7 @@ round_end(struct probe_ctx *ctx, struct probe_target *t, int ok, int64_t usec,
 static void
 round_start(struct probe_ctx *ctx, struct probe_target *t, int64_t now)
 {
-	int i;
+	size_t i;
 
 	t->in_round = 1;
 	t->round_start = now;
@@ -151,7 +180,7 @@ round_start(struct probe_ctx *ctx, struct probe_target *t, int64_t now)
 	t->next = (t->next > now ? t->next : now) + ctx->interval;
 	t->pending = 0;
 	t->err = 0;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < t->naddr; i++) {
 		if (t->a[i].salen == 0)
 			continue;
 		t->a[i].state = PROBE_ADDR_QUEUED;

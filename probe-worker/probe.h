@@ -13,9 +13,9 @@
 #include "common/sandbox.h"
 
 /*
- * Health is a TCP connect to port on a node's InternalIP and, where it
- * has one, its ExternalIP, in parallel: healthy if either connects
- * within the timeout.  Every target runs its own rounds, one at a time:
+ * Health is a TCP connect to port on every InternalIP and ExternalIP of
+ * a node (at most PROTO_ADDRS_MAX), all at once: healthy if any connects
+ * within the timeout, and the others are then abandoned.  Every target runs its own rounds, one at a time:
  * the next starts interval after the previous one started, or at once
  * if that round ran longer.  Rounds due within PROBE_BATCH_US (at most
  * a tenth of the interval) of each other start in one pass.
@@ -58,9 +58,7 @@ struct probe_addr {
 
 struct probe_target {
 	char node[PROTO_NAME_MAX];
-	char addr1[PROTO_IP_MAX]; /* InternalIP */
-	char addr2[PROTO_IP_MAX]; /* ExternalIP or "" */
-	struct probe_addr a[2];
+	char addrs[PROTO_ADDRS_LEN]; /* as the supervisor sent them */
 	int in_round;
 	int pending; /* addresses queued or connecting */
 	int64_t round_start;
@@ -75,6 +73,8 @@ struct probe_target {
 	int queued; /* in ctx->outq */
 	int kept; /* scratch while a new list is applied */
 	TAILQ_ENTRY(probe_target) out;
+	size_t naddr; /* the addresses in addrs, a[] is sized to it */
+	struct probe_addr a[];
 };
 
 /* Targets in list order plus an open-addressing index by node name. */
@@ -137,6 +137,9 @@ int probe_list_end(struct probe_ctx *, uint32_t count, int64_t now);
 /* The target called node in s, or NULL. */
 struct probe_target *probe_find(const struct probe_set *, const char *node);
 
+/* The number of addresses in a space-separated list, at most
+ * PROTO_ADDRS_MAX: the rest are not dialled. */
+size_t probe_addrs_count(const char *list);
 /* Parse t's addresses (logging a bad one once) and make it due now. */
 void probe_target_init(struct probe_ctx *, struct probe_target *, int64_t now);
 /* Close t's sockets, unlink it from every queue and free it. */

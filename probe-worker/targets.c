@@ -102,6 +102,7 @@ int
 probe_list_add(struct probe_ctx *ctx, const struct msg_probe_target *m)
 {
 	struct probe_target *t;
+	size_t naddr;
 
 	if (!ctx->listing) {
 		errno = EPROTO;
@@ -113,12 +114,16 @@ probe_list_add(struct probe_ctx *ctx, const struct msg_probe_target *m)
 		ctx->dropped++;
 		return 0;
 	}
-	if ((t = calloc(1, sizeof(*t))) == NULL || set_grow(&ctx->next) == -1)
+	/* a[] is sized to the list, so a target with one address costs
+	 * one probe_addr however long the cap. */
+	naddr = probe_addrs_count(m->addrs);
+	if ((t = calloc(1, sizeof(*t) + naddr * sizeof(t->a[0]))) == NULL ||
+	    set_grow(&ctx->next) == -1)
 		goto out_free;
+	t->naddr = naddr;
 	/* The decoder bounded every field by the same sizes. */
 	if (str_copy(t->node, sizeof(t->node), m->node) == -1 ||
-	    str_copy(t->addr1, sizeof(t->addr1), m->addr1) == -1 ||
-	    str_copy(t->addr2, sizeof(t->addr2), m->addr2) == -1)
+	    str_copy(t->addrs, sizeof(t->addrs), m->addrs) == -1)
 		goto out_free;
 	*set_slot(&ctx->next, t->node) = t;
 	ctx->next.t[ctx->next.n++] = t;
@@ -139,8 +144,7 @@ list_apply(struct probe_ctx *ctx, int64_t now)
 	for (i = 0; i < ctx->next.n; i++) {
 		t = ctx->next.t[i];
 		old = probe_find(&ctx->cur, t->node);
-		if (old != NULL && strcmp(old->addr1, t->addr1) == 0 &&
-		    strcmp(old->addr2, t->addr2) == 0) {
+		if (old != NULL && strcmp(old->addrs, t->addrs) == 0) {
 			old->kept = 1;
 			ctx->next.t[i] = old;
 			*set_slot(&ctx->next, t->node) = old;

@@ -9,6 +9,9 @@
 #include "common/str.h"
 #include "sup.h"
 
+/* The world keeps a node's address list verbatim, as the frame has it. */
+_Static_assert(WORLD_ADDRS_LEN == PROTO_ADDRS_LEN, "address list sizes");
+
 /* How long one step may wait for its answer before it counts as
  * failed; the hcloud worker's own assign deadline is shorter. */
 #define STEP_LABEL_MS 30000
@@ -55,8 +58,7 @@ on_node(struct sup *s, const struct msg_kube_node *n, int64_t now)
 	struct world_node_facts f = {
 		.name = n->name,
 		.server_id = n->server_id,
-		.internal_ip = n->internal_ip,
-		.external_ip = n->external_ip,
+		.addrs = n->addrs,
 		.ready = (n->flags & NODE_F_READY) != 0,
 		.unschedulable = (n->flags & NODE_F_UNSCHED) != 0,
 		.deleting = (n->flags & NODE_F_DELETING) != 0,
@@ -71,8 +73,7 @@ on_node(struct sup *s, const struct msg_kube_node *n, int64_t now)
 	 * comes, goes or changes address, not on every status update. */
 	if (o == NULL ? probed
 		      : (probed != (o->candidate || o->labelled) ||
-			    strcmp(o->internal_ip, f.internal_ip) != 0 ||
-			    strcmp(o->external_ip, f.external_ip) != 0))
+			    strcmp(o->addrs, f.addrs) != 0))
 		s->ctl.probe_dirty = 1;
 	if (world_node_upsert(s->world, &f, now) == -1)
 		log_warn("node record refused", "node", n->name, NULL);
@@ -91,8 +92,7 @@ set_labelled(struct sup *s, const char *name, int labelled, int64_t now)
 	memset(&f, 0, sizeof(f));
 	f.name = n->name;
 	f.server_id = n->server_id;
-	f.internal_ip = n->internal_ip;
-	f.external_ip = n->external_ip;
+	f.addrs = n->addrs;
 	f.ready = n->ready;
 	f.unschedulable = n->unschedulable;
 	f.deleting = n->deleting;
@@ -126,8 +126,7 @@ on_sync(struct sup *s, const struct msg_kube_sync *y, int end, int64_t now)
 static int
 probed(const struct world_node *n)
 {
-	return (n->candidate || n->labelled) &&
-	    (n->internal_ip[0] != '\0' || n->external_ip[0] != '\0');
+	return (n->candidate || n->labelled) && n->addrs[0] != '\0';
 }
 
 /*
@@ -163,8 +162,7 @@ send_targets(struct sup *s)
 			continue;
 		memset(&t, 0, sizeof(t));
 		str_copy(t.node, sizeof(t.node), n->name);
-		str_copy(t.addr1, sizeof(t.addr1), n->internal_ip);
-		str_copy(t.addr2, sizeof(t.addr2), n->external_ip);
+		str_copy(t.addrs, sizeof(t.addrs), n->addrs);
 		if ((r = proc_send_nb(w, MSG_PROBE_TARGET, 0, &t)) != 0) {
 			c->probe_sending = r > 0; /* full: resume later */
 			return;

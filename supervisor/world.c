@@ -237,14 +237,15 @@ int
 world_node_upsert(struct world *w, const struct world_node_facts *f,
     int64_t now)
 {
-	char internal_ip[WORLD_IP_MAX], external_ip[WORLD_IP_MAX];
+	size_t alen = f == NULL || f->addrs == NULL
+	    ? 0
+	    : strnlen(f->addrs, WORLD_ADDRS_LEN);
 	struct world_node *n;
 	size_t len, pos;
 	int found;
 
 	if (w == NULL || f == NULL || (len = name_len(f->name)) == 0 ||
-	    copy_ip(internal_ip, f->internal_ip) != 0 ||
-	    copy_ip(external_ip, f->external_ip) != 0) {
+	    alen == WORLD_ADDRS_LEN) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -256,8 +257,9 @@ world_node_upsert(struct world *w, const struct world_node_facts *f,
 	} else if ((n = node_create(w, f->name, len, pos, now)) == NULL)
 		return -1;
 	n->server_id = f->server_id;
-	memcpy(n->internal_ip, internal_ip, sizeof(n->internal_ip));
-	memcpy(n->external_ip, external_ip, sizeof(n->external_ip));
+	if (alen > 0)
+		memcpy(n->addrs, f->addrs, alen);
+	n->addrs[alen] = '\0';
 	n->ready = f->ready != 0;
 	n->unschedulable = f->unschedulable != 0;
 	n->deleting = f->deleting != 0;

@@ -9,6 +9,7 @@ struct allowlist;
 
 #define WORLD_NAME_MAX 253 /* DNS subdomain: node and pod names */
 #define WORLD_IP_MAX 64 /* address or "x:x::/n" text, with NUL */
+#define WORLD_ADDRS_LEN 368 /* a node's addresses: PROTO_ADDRS_LEN */
 #define WORLD_ADDITIONAL_MAX 16
 #define WORLD_FIP_MAX (1 + WORLD_ADDITIONAL_MAX) /* 0: primary */
 /* Bounds memory against a runaway snapshot; growth past them is ERANGE. */
@@ -42,8 +43,7 @@ enum world_server {
 struct world_node_facts {
 	const char *name;
 	uint64_t server_id; /* 0: providerID not hcloud://<id> */
-	const char *internal_ip; /* NULL or "" when absent */
-	const char *external_ip;
+	const char *addrs; /* space-separated; NULL or "" when none */
 	int ready;
 	int unschedulable;
 	int deleting;
@@ -64,8 +64,7 @@ struct world_node {
 	char name[WORLD_NAME_MAX + 1]; /* the sort key */
 	size_t name_len;
 	uint64_t server_id;
-	char internal_ip[WORLD_IP_MAX];
-	char external_ip[WORLD_IP_MAX];
+	char addrs[WORLD_ADDRS_LEN]; /* as the k8s-worker sent them */
 	int ready;
 	int unschedulable;
 	int deleting;

@@ -533,8 +533,9 @@ const struct cfg_flag cfg_flags[] = {
 	    "how often each node is probed", set_dur, show_dur,
 	    FIELD(node_health_interval_ms), 1 },
 	{ "node-health-port", CFG_T_INT, 0, "port", "9962",
-	    "TCP port probed on each node's InternalIP and ExternalIP (the "
-	    "Cilium agent's metrics)",
+	    "TCP port probed on every InternalIP and ExternalIP of each "
+	    "node, all at once, healthy if any connects (the Cilium "
+	    "agent's metrics)",
 	    set_port, show_int, FIELD(node_health_port), 0 },
 	{ "node-health-timeout", CFG_T_DUR, 0, "duration", "2s",
 	    "timeout of one TCP probe", set_dur, show_dur,

@@ -227,8 +227,10 @@ fail_find(const struct sup_metrics *m, const char *node)
 	return bsearch(&key, m->fails, m->n_fails, sizeof(key), fail_cmp);
 }
 
-/* A series from 0 for every node known now (so increase() sees the first
- * failure), and on for nodes that failed and have left since. */
+/* A series from 0 for every probed node (so increase() sees the first
+ * failure), and on for a node that failed and is no longer probed while
+ * it is still known; a node that leaves takes its series with it
+ * (metrics_probe_prune), so the set stays bounded by the world. */
 static void
 health_failures(struct prom *p, const struct sup *s)
 {
@@ -247,7 +249,7 @@ health_failures(struct prom *p, const struct sup *s)
 	}
 	for (i = 0; i < s->m.n_fails; i++) {
 		n = world_node_find(s->world, s->m.fails[i].name);
-		if (n == NULL || (!n->candidate && !n->labelled))
+		if (n != NULL && !n->candidate && !n->labelled)
 			prom_sample(p, (double)s->m.fails[i].n, "node",
 			    s->m.fails[i].name, NULL);
 	}

@@ -191,9 +191,6 @@ class DropIn(unittest.TestCase):
                      "log lines lack zap's keys ts, level, logger, msg: %s"
                      % (lines[0] if lines else None))
 
-    @unittest.skip("every InternalIP and ExternalIP of a node is not "
-                   "probed yet: the node record carries the first of each "
-                   "(listed in tests/skips)")
     def test_second_internal_ip(self):
         c = self.c
         # node-c: a first InternalIP nobody answers on, its probe

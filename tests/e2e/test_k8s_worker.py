@@ -312,7 +312,7 @@ class TestNodes(FakeCase):
             n = snap["candidate-%05d" % i]
             self.assertEqual(n["flags"], NODE_F["ready"] | NODE_F["candidate"])
             self.assertGreater(n["server_id"], 0)
-            self.assertTrue(n["internal_ip"].startswith("127."))
+            self.assertRegex(n["addrs"], r"^127\.1\.[0-9.]+( |$)")
         self.assertEqual(len([s for s in w.stats if s["code"] == 200]), 2)
         f = self.fake
         f.create_node({"name": "delta-a", "labels": dict([CAND]),
@@ -320,7 +320,7 @@ class TestNodes(FakeCase):
                        "externalIP": "127.9.0.1"})
         n = w.node("delta-a")
         self.assertEqual(n["server_id"], 777)
-        self.assertEqual(n["external_ip"], "127.9.0.1")
+        self.assertRegex(n["addrs"], r"^127\.1\.[0-9.]+ 127\.9\.0\.1$")
         self.assertEqual(n["flags"], NODE_F["ready"] | NODE_F["candidate"])
         f.patch_node("delta-a", {"ready": "False"})
         self.assertEqual(w.node("delta-a")["flags"], NODE_F["candidate"])
@@ -357,6 +357,41 @@ class TestNodes(FakeCase):
         self.assertFalse([x for x in w.frames if x[0] == "MSG_KUBE_NODE"
                           and x[2]["name"] == "delta-b"])
 
+    def test_every_address_reaches_the_supervisor(self):
+        # Every InternalIP, then every ExternalIP, each once; Hostname
+        # is not an address to dial.
+        w = self.start_worker()
+        w.snapshot()
+        self.fake.create_node({"name": "multi-a", "labels": dict([CAND]),
+                               "providerID": "hcloud://778",
+                               "internalIP": ["127.9.1.1", "127.9.1.2"],
+                               "externalIP": ["127.9.1.3", "127.9.1.1"]})
+        self.assertEqual(w.node("multi-a")["addrs"],
+                         "127.9.1.1 127.9.1.2 127.9.1.3")
+        self.fake.patch_node("multi-a", {"internalIP": ["127.9.1.2"]})
+        self.assertEqual(w.node("multi-a")["addrs"],
+                         "127.9.1.2 127.9.1.3 127.9.1.1")
+        self.fake.delete_node("multi-a")
+
+    def test_bad_address_left_out_node_kept(self):
+        # An address that is not a numeric IP must not hide the node: it
+        # arrives with its other addresses, and one line says why.
+        w = self.start_worker()
+        w.snapshot()
+        self.fake.create_node({"name": "multi-b", "labels": dict([CAND]),
+                               "providerID": "hcloud://779",
+                               "internalIP": ["node-b.internal", "127.9.2.1"],
+                               "unschedulable": True})
+        n = w.node("multi-b")
+        self.assertEqual(n["addrs"], "127.9.2.1")
+        self.assertEqual(n["flags"], NODE_F["ready"] | NODE_F["candidate"] |
+                         NODE_F["unsched"])
+        w.pump(0.3)
+        lines = [json.loads(l) for l in w.stderr if "left out" in l]
+        self.assertEqual([(l["node"], l["count"]) for l in lines],
+                         [("multi-b", "1")], w.stderr)
+        self.fake.delete_node("multi-b")
+
     def test_heartbeat_sends_nothing(self):
         w = self.start_worker()
         w.snapshot()
@@ -368,8 +403,8 @@ class TestNodes(FakeCase):
             "MSG_KUBE_NODE")], [])
         # But a real change right after still arrives.
         self.fake.patch_node("candidate-00001", {"externalIP": "127.9.9.9"})
-        self.assertEqual(w.node("candidate-00001")["external_ip"],
-                         "127.9.9.9")
+        self.assertTrue(w.node("candidate-00001")["addrs"].endswith(
+                        " 127.9.9.9"))
 
     def test_gone_relists_without_losing_a_change(self):
         w = self.start_worker()

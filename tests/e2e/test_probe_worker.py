@@ -158,7 +158,7 @@ class Worker:
         self.peer.send("MSG_PROBE_TARGETS_BEGIN", {"count": len(ts)})
         for t in ts:
             self.peer.send("MSG_PROBE_TARGET", {
-                "node": t[0], "addr1": t[1], "addr2": t[2] if len(t) > 2 else ""})
+                "node": t[0], "addrs": " ".join(a for a in t[1:] if a)})
         # Taken before END: once END is in, the worker may run first.
         t = time.monotonic()
         self.peer.send("MSG_PROBE_TARGETS_END",
@@ -340,6 +340,27 @@ class ProbeWorkerTest(unittest.TestCase):
         self.assertLess(got["up-stuck"][0] - sent, 0.3)
         self.assertEqual(got["stuck-dead"][1], 0)
         self.assertGreaterEqual(got["stuck-dead"][2], TIMEOUT_MS * 1000)
+
+    def test_every_address_dialled_at_once(self):
+        # Seven addresses that hang or refuse ahead of the one that
+        # answers: healthy at once, not after the hanging ones time out.
+        up, _ = self.up()
+        late, _ = self.up()
+        many = [self.stuck()[0] for _ in range(4)] + [addr() for _ in range(3)]
+        hung = [self.stuck()[0] for _ in range(8)]
+        w = self.ready()
+        sent = w.targets([
+            ("many", *(many + [up])),
+            ("hung", *hung),                # one timeout for all eight
+            ("capped", *(hung + [late])),   # the ninth is never dialled
+        ])
+        got = w.first(3)
+        self.assertEqual(got["many"][1], 1)
+        self.assertLess(got["many"][0] - sent, 0.3)
+        for n in ("hung", "capped"):
+            self.assertEqual(got[n][1], 0, n)
+            self.assertGreaterEqual(got[n][2], TIMEOUT_MS * 1000)
+            self.assertLess(got[n][0] - sent, TIMEOUT_MS / 1000 + 0.3)
 
     def test_bad_address_fails_and_is_logged_once(self):
         a, _ = self.up()
@@ -554,7 +575,7 @@ class ProbeWorkerTest(unittest.TestCase):
             w = self.ready(**({"check": 1} if what == "check-targets" else {}))
             p = w.peer
             if what == "target-first":
-                p.send("MSG_PROBE_TARGET", {"node": "n", "addr1": "127.0.0.1"})
+                p.send("MSG_PROBE_TARGET", {"node": "n", "addrs": "127.0.0.1"})
             elif what == "end-first":
                 p.send("MSG_PROBE_TARGETS_END", {"count": 0})
             elif what == "begin-twice":

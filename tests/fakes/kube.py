@@ -1476,11 +1476,11 @@ def build_node(name, seq, fields, images=None):
     addresses = []
     internal = fields.get("internalIP", "127.1.%d.%d" % (seq // 250 % 250,
                                                           seq % 250 + 1))
-    if internal:
-        addresses.append({"type": "InternalIP", "address": internal})
-    if fields.get("externalIP"):
-        addresses.append({"type": "ExternalIP",
-                          "address": fields["externalIP"]})
+    # Either may be a list: several addresses of that type, in order.
+    for kind, val in (("InternalIP", internal),
+                      ("ExternalIP", fields.get("externalIP"))):
+        for v in val if isinstance(val, list) else [val] if val else []:
+            addresses.append({"type": kind, "address": v})
     addresses.append({"type": "Hostname", "address": name})
     meta = {"name": name, "labels": {k: v for k, v in labels.items()
                                      if v is not None},

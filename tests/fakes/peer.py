@@ -29,8 +29,8 @@ PING_ANS = [("u64", "nonce"), ("u64", "cpu_usec"), ("u64", "rss_bytes"),
 API_STAT = [("u8", "api"), ("u16", "code"), ("u32", "usec")]
 TEST_SYSCALL = [("u32", "nr")]
 SYNC = [("u8", "kind"), ("u32", "count")]
-NODE = [("str", "name", 254), ("u64", "server_id"), ("str", "internal_ip", 64),
-        ("str", "external_ip", 64), ("u8", "flags")]
+NODE = [("str", "name", 254), ("u64", "server_id"), ("str", "addrs", 368),
+        ("u8", "flags")]
 NAME = [("str", "name", 254)]
 POD = [("str", "name", 254), ("str", "node", 254), ("u8", "ready")]
 STATUS = [("u8", "api_ok")]
@@ -54,7 +54,7 @@ HC_ANS = [("u8", "result"), ("u16", "code"), ("u32", "retry_after_ms"),
           ("sub", "rl", RL), ("u8", "running"), ("u32", "requests"),
           ("str", "err", 512)]
 PROBE_SYNC = [("u32", "count")]
-TARGET = [("str", "node", 254), ("str", "addr1", 64), ("str", "addr2", 64)]
+TARGET = [("str", "node", 254), ("str", "addrs", 368)]
 PROBE = [("str", "node", 254), ("u8", "ok"), ("u32", "usec"), ("u32", "failed")]
 
 TYPES = {

@@ -66,8 +66,7 @@ put(struct world *w, const char *name, uint64_t sid, int flags, int64_t t)
 	struct world_node_facts f = {
 		.name = name,
 		.server_id = (flags & NOSERVER) ? 0 : sid,
-		.internal_ip = "10.0.0.1",
-		.external_ip = "",
+		.addrs = "10.0.0.1",
 		.ready = !(flags & NOTREADY),
 		.unschedulable = !!(flags & CORDON),
 		.deleting = !!(flags & DEL),
@@ -92,9 +91,9 @@ relabel(struct world *w, const char *name, int labelled)
 	struct world_node_facts f;
 
 	assert_non_null(n);
-	f = (struct world_node_facts){ n->name, n->server_id, n->internal_ip,
-		n->external_ip, n->ready, n->unschedulable, n->deleting,
-		n->candidate, labelled };
+	f = (struct world_node_facts){ n->name, n->server_id, n->addrs,
+		n->ready, n->unschedulable, n->deleting, n->candidate,
+		labelled };
 	assert_int_equal(world_node_upsert(w, &f, T0), 0);
 }
 

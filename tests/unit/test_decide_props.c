@@ -177,9 +177,9 @@ set_label(struct world *w, const char *name, int labelled, int64_t now)
 	struct world_node_facts f;
 
 	assert_non_null(n);
-	f = (struct world_node_facts){ n->name, n->server_id, n->internal_ip,
-		n->external_ip, n->ready, n->unschedulable, n->deleting,
-		n->candidate, labelled };
+	f = (struct world_node_facts){ n->name, n->server_id, n->addrs,
+		n->ready, n->unschedulable, n->deleting, n->candidate,
+		labelled };
 	assert_int_equal(world_node_upsert(w, &f, now), 0);
 }
 
@@ -321,7 +321,7 @@ put_node(struct world *w, const struct nstate *s, int i)
 	struct world_node_facts f = {
 		.name = names[i],
 		.server_id = (uint64_t)i + 1,
-		.internal_ip = "10.0.0.1",
+		.addrs = "10.0.0.1",
 		.ready = s->ready,
 		.unschedulable = !s->sched,
 		.deleting = s->del,
@@ -576,7 +576,7 @@ static void
 r_upsert(struct rsim *r, int wi, int i)
 {
 	const struct rnode *m = &r->n[i];
-	struct world_node_facts f = { m->name, m->server_id, "10.0.0.9", "",
+	struct world_node_facts f = { m->name, m->server_id, "10.0.0.9",
 		m->ready, m->unsched, m->del, m->cand, m->lab };
 	char pod[16];
 
@@ -1007,8 +1007,7 @@ static struct allowlist add_al; /* --additional-egress-ip-allowlist */
 static void
 s_node(struct world *w, const char *name, uint64_t sid, int lab)
 {
-	struct world_node_facts f = { name, sid, "10.0.0.1", "", 1, 0, 0, 1,
-		lab };
+	struct world_node_facts f = { name, sid, "10.0.0.1", 1, 0, 0, 1, lab };
 
 	assert_int_equal(world_node_upsert(w, &f, T0 - 1000 * SEC), 0);
 	world_probe_result(w, name, 1, T0 - SEC);

@@ -44,13 +44,12 @@ test_node_roundtrip(void **state)
 	(void)state;
 	strcpy(n.name, "node-a");
 	n.server_id = (1ULL << 53) - 1;
-	strcpy(n.internal_ip, "10.0.0.2");
+	strcpy(n.addrs, "10.0.0.2 2001:db8::2");
 	n.flags = NODE_F_READY | NODE_F_ACTIVE;
 	assert_int_equal(roundtrip(MSG_KUBE_NODE, &n, &d, MSG_TO_SUP), 0);
 	assert_string_equal(d.node.name, "node-a");
 	assert_true(d.node.server_id == (1ULL << 53) - 1);
-	assert_string_equal(d.node.internal_ip, "10.0.0.2");
-	assert_string_equal(d.node.external_ip, "");
+	assert_string_equal(d.node.addrs, "10.0.0.2 2001:db8::2");
 	assert_int_equal(d.node.flags, NODE_F_READY | NODE_F_ACTIVE);
 }
 

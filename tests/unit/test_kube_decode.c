@@ -97,8 +97,9 @@ test_node_real(void **state)
 	assert_int_equal(node_decode(node_json, &n, &where), 0);
 	assert_string_equal(n.m.name, "worker-1");
 	assert_true(n.m.server_id == 42424242);
-	assert_string_equal(n.m.internal_ip, "10.0.0.3");
-	assert_string_equal(n.m.external_ip, "203.0.113.7");
+	/* Every InternalIP, then every ExternalIP; Hostname is not one. */
+	assert_string_equal(n.m.addrs,
+	    "10.0.0.3 10.0.0.99 203.0.113.7 2001:db8::1");
 	assert_int_equal(n.m.flags, NODE_F_READY | NODE_F_CANDIDATE);
 	assert_true(n.rv == 81234);
 }
@@ -144,7 +145,7 @@ test_node_flags(void **state)
 	assert_int_equal(kube_decode_node(o, &cand, &active, &n, &where), 0);
 	assert_int_equal(n.m.flags, 0);
 	assert_true(n.m.server_id == 0);
-	assert_string_equal(n.m.internal_ip, "");
+	assert_string_equal(n.m.addrs, "");
 	assert_true(n.rv == 0);
 	cJSON_Delete(o);
 }
@@ -184,14 +185,8 @@ test_node_malformed(void **state)
 		    KUBE_ERR_TYPE, "status.conditions" },
 		{ "\"Ready\",\"status\":\"True\"", "\"Ready\",\"status\":true",
 		    KUBE_ERR_TYPE, "status.conditions" },
-		{ "\"10.0.0.3\"", "\"10.0.0.300\"", KUBE_ERR_SYNTAX,
+		{ "\"address\":\"10.0.0.3\"", "\"address\":7", KUBE_ERR_TYPE,
 		    "status.addresses" },
-		{ "\"203.0.113.7\"", "\"eth0\"", KUBE_ERR_SYNTAX,
-		    "status.addresses" },
-		{ "\"203.0.113.7\"",
-		    "\"2001:0db8:0000:0000:0000:0000:0000:0"
-		    "001:0000:0000:0000:0000:0000:0000:0000:1\"",
-		    KUBE_ERR_LONG, "status.addresses" },
 		{ "\"address\":\"10.0.0.3\"", "\"address\":null",
 		    KUBE_ERR_MISSING, "status.addresses" },
 		{ "\"addresses\":[", "\"addresses\":[\"x\",", KUBE_ERR_TYPE,
@@ -214,6 +209,95 @@ test_node_malformed(void **state)
 		if (cases[i].where != NULL)
 			assert_string_equal(where, cases[i].where);
 	}
+}
+
+/* An address that is not a numeric IP is left out and counted; the node
+ * and its other addresses still arrive. */
+static void
+test_node_bad_address_left_out(void **state)
+{
+	static const struct {
+		const char *from, *to, *addrs;
+	} cases[] = {
+		{ "\"10.0.0.3\"", "\"10.0.0.300\"",
+		    "10.0.0.99 203.0.113.7 2001:db8::1" },
+		{ "\"10.0.0.99\"", "\"10.0.0.99 \"",
+		    "10.0.0.3 203.0.113.7 2001:db8::1" },
+		{ "\"203.0.113.7\"", "\"eth0\"",
+		    "10.0.0.3 10.0.0.99 2001:db8::1" },
+		{ "\"203.0.113.7\"",
+		    "\"2001:0db8:0000:0000:0000:0000:0000:0"
+		    "001:0000:0000:0000:0000:0000:0000:0000:1\"",
+		    "10.0.0.3 10.0.0.99 2001:db8::1" },
+	};
+	struct kube_node_obj n;
+	const char *where;
+	size_t i;
+	char *j;
+	cJSON *o;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		j = node_with(cases[i].from, cases[i].to);
+		o = cJSON_Parse(j);
+		free(j);
+		assert_non_null(o);
+		assert_int_equal(kube_decode_node(o, &cand, &active, &n,
+				     &where),
+		    0);
+		cJSON_Delete(o);
+		assert_string_equal(n.m.addrs, cases[i].addrs);
+		assert_int_equal(n.bad_addrs, 1);
+		assert_int_equal(n.m.flags, NODE_F_READY | NODE_F_CANDIDATE);
+	}
+	assert_int_equal(node_decode(node_json, &n, &where), 0);
+	assert_int_equal(n.bad_addrs, 0);
+}
+
+/* A list past the cap keeps the first PROTO_ADDRS_MAX distinct ones,
+ * InternalIPs first, whatever their order in the object. */
+static void
+test_node_addresses_capped(void **state)
+{
+	struct kube_node_obj n;
+	const char *where;
+	char json[2048], *p = json;
+	cJSON *o;
+	int i;
+
+	(void)state;
+	p += sprintf(p,
+	    "{\"metadata\":{\"name\":\"n1\"},\"status\":"
+	    "{\"addresses\":[{\"type\":\"ExternalIP\","
+	    "\"address\":\"2001:db8::7\"}");
+	for (i = 0; i < 12; i++)
+		p += sprintf(p,
+		    ",{\"type\":\"InternalIP\",\"address\":\"10.0.0.%d\"}",
+		    i < 2 ? 1 : i);
+	sprintf(p, "]}}");
+	o = cJSON_Parse(json);
+	assert_non_null(o);
+	assert_int_equal(kube_decode_node(o, &cand, &active, &n, &where), 0);
+	cJSON_Delete(o);
+	assert_string_equal(n.m.addrs,
+	    "10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 "
+	    "10.0.0.7 10.0.0.8");
+	/* The longest addresses fill the field exactly. */
+	p = json;
+	p += sprintf(p,
+	    "{\"metadata\":{\"name\":\"n1\"},\"status\":"
+	    "{\"addresses\":[");
+	for (i = 0; i < PROTO_ADDRS_MAX; i++)
+		p += sprintf(p,
+		    "%s{\"type\":\"ExternalIP\",\"address\":"
+		    "\"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.%d\"}",
+		    i ? "," : "", 240 + i);
+	sprintf(p, "]}}");
+	o = cJSON_Parse(json);
+	assert_non_null(o);
+	assert_int_equal(kube_decode_node(o, &cand, &active, &n, &where), 0);
+	cJSON_Delete(o);
+	assert_int_equal(strlen(n.m.addrs), sizeof(n.m.addrs) - 1);
 }
 
 static void
@@ -722,32 +806,32 @@ test_store(void **state)
 
 	(void)state;
 	assert_int_equal(kube_store_init(&st), 0);
-	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 1, &r,
+	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", 7, 1, &r,
 			     &changed),
 	    0);
 	assert_true(changed);
-	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 1, &r2,
+	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", 7, 1, &r2,
 			     &changed),
 	    0);
 	assert_false(changed);
 	assert_ptr_equal(r, r2);
 	r->member = 3;
 	r->rv = 99;
-	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", "", 7, 3, &r,
+	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.1", 7, 3, &r,
 			     &changed),
 	    0);
 	assert_true(changed);
-	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.2", "2001:db8::1", 7,
-			     3, &r, &changed),
+	assert_int_equal(kube_store_put(&st, "n1", "10.0.0.2 2001:db8::1", 7, 3,
+			     &r, &changed),
 	    0);
 	assert_true(changed);
-	assert_string_equal(KUBE_REC_B(r), "2001:db8::1");
+	assert_string_equal(KUBE_REC_A(r), "10.0.0.2 2001:db8::1");
 	assert_int_equal(r->member, 3);
 	assert_true(r->rv == 99);
 	for (i = 0; i < 500; i++) {
 		snprintf(name, sizeof(name), "node-%d", i);
-		assert_int_equal(kube_store_put(&st, name, "", "", (uint64_t)i,
-				     0, &r, &changed),
+		assert_int_equal(kube_store_put(&st, name, "", (uint64_t)i, 0,
+				     &r, &changed),
 		    0);
 	}
 	assert_int_equal(st.count, 501);
@@ -795,6 +879,8 @@ main(void)
 		cmocka_unit_test(test_node_real),
 		cmocka_unit_test(test_node_flags),
 		cmocka_unit_test(test_node_malformed),
+		cmocka_unit_test(test_node_bad_address_left_out),
+		cmocka_unit_test(test_node_addresses_capped),
 		cmocka_unit_test(test_node_names),
 		cmocka_unit_test(test_node_truncated),
 		cmocka_unit_test(test_provider_id),

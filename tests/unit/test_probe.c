@@ -97,6 +97,7 @@ teardown(void **state)
 	return 0;
 }
 
+/* t: triples of node, first address, second address or "". */
 static void
 list(struct probe_ctx *c, int64_t now, const char *const *t, size_t n)
 {
@@ -107,10 +108,9 @@ list(struct probe_ctx *c, int64_t now, const char *const *t, size_t n)
 	for (i = 0; i < n; i += 3) {
 		memset(&m, 0, sizeof(m));
 		assert_int_equal(str_copy(m.node, sizeof(m.node), t[i]), 0);
-		assert_int_equal(str_copy(m.addr1, sizeof(m.addr1), t[i + 1]),
-		    0);
-		assert_int_equal(str_copy(m.addr2, sizeof(m.addr2), t[i + 2]),
-		    0);
+		assert_true(
+		    snprintf(m.addrs, sizeof(m.addrs), "%s%s%s", t[i + 1],
+			t[i + 2][0] != '\0' ? " " : "", t[i + 2]) > 0);
 		assert_int_equal(probe_list_add(c, &m), 0);
 	}
 	assert_int_equal(probe_list_end(c, (uint32_t)(n / 3), now), 0);
@@ -195,6 +195,56 @@ test_either_address_is_enough(void **state)
 	/* The first to connect ends the round and stops its sibling. */
 	assert_int_equal(ctx.nactive, 0);
 	assert_true(TAILQ_EMPTY(&ctx.waitq));
+}
+
+/*
+ * Every address of a node is dialled in the same pass, so one that hangs
+ * or refuses costs nothing when another answers: here seven addresses
+ * nothing listens on come before the one that answers.
+ */
+static void
+test_every_address_dialled_at_once(void **state)
+{
+	struct msg_probe_target m;
+	struct probe_target *t, *r;
+	int64_t now = clock_us();
+	size_t i;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	strcpy(m.node, "a");
+	strcpy(m.addrs,
+	    "127.0.0.2 127.0.0.3 ::1 127.0.0.5 127.0.0.6 "
+	    "127.0.0.7 127.0.0.8 127.0.0.1");
+	assert_int_equal(probe_list_begin(&ctx), 0);
+	assert_int_equal(probe_list_add(&ctx, &m), 0);
+	assert_int_equal(probe_list_end(&ctx, 1, now), 0);
+	t = probe_find(&ctx.cur, "a");
+	assert_int_equal(t->naddr, PROTO_ADDRS_MAX);
+	probe_tick(&ctx, now);
+	assert_true(TAILQ_EMPTY(&ctx.waitq));
+	for (i = 0; i < t->naddr; i++) {
+		assert_true(t->a[i].salen != 0);
+		assert_true(t->a[i].start == now);
+	}
+	assert_non_null(r = run_until_report(2000 * MS));
+	assert_ptr_equal(r, t);
+	assert_int_equal(r->ok, 1);
+	assert_int_equal(ctx.nactive, 0);
+}
+
+/* Past PROTO_ADDRS_MAX the rest are not dialled; runs of spaces count
+ * as one separator. */
+static void
+test_address_list_capped(void **state)
+{
+	(void)state;
+	assert_int_equal(probe_addrs_count(""), 0);
+	assert_int_equal(probe_addrs_count("   "), 0);
+	assert_int_equal(probe_addrs_count("1.2.3.4"), 1);
+	assert_int_equal(probe_addrs_count(" 1.2.3.4  ::1 "), 2);
+	assert_int_equal(probe_addrs_count("a b c d e f g h i j"),
+	    PROTO_ADDRS_MAX);
 }
 
 static void
@@ -441,9 +491,9 @@ test_repeats_and_extras_ignored(void **state)
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(probe_list_begin(&ctx), 0);
 	strcpy(m.node, "dup");
-	strcpy(m.addr1, "127.0.0.1");
+	strcpy(m.addrs, "127.0.0.1");
 	assert_int_equal(probe_list_add(&ctx, &m), 0);
-	strcpy(m.addr1, "127.0.0.9");
+	strcpy(m.addrs, "127.0.0.9");
 	assert_int_equal(probe_list_add(&ctx, &m), 0); /* ignored */
 	for (i = 0; i < PROBE_TARGETS_MAX + 5; i++) {
 		assert_true(snprintf(m.node, sizeof(m.node), "n%u", i) > 0);
@@ -451,7 +501,7 @@ test_repeats_and_extras_ignored(void **state)
 	}
 	assert_int_equal(probe_list_end(&ctx, PROBE_TARGETS_MAX + 7, 0), 0);
 	assert_int_equal(ctx.cur.n, PROBE_TARGETS_MAX);
-	assert_string_equal(probe_find(&ctx.cur, "dup")->addr1, "127.0.0.1");
+	assert_string_equal(probe_find(&ctx.cur, "dup")->addrs, "127.0.0.1");
 	assert_non_null(probe_find(&ctx.cur, "n9998"));
 	assert_null(probe_find(&ctx.cur, "n9999"));
 	/* An empty list drops everything. */
@@ -471,6 +521,9 @@ main(void)
 		    setup_shut, teardown),
 		cmocka_unit_test_setup_teardown(test_either_address_is_enough,
 		    setup_up, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_every_address_dialled_at_once, setup_up, teardown),
+		cmocka_unit_test(test_address_list_capped),
 		cmocka_unit_test_setup_teardown(
 		    test_no_usable_address_fails_at_once, setup_up, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_fails_the_round,

@@ -33,8 +33,8 @@ teardown(void **state)
 static int
 put(struct world *w, const char *name, uint64_t sid, int labelled, int64_t now)
 {
-	struct world_node_facts f = { name, sid, "10.0.0.1", "198.51.100.1", 1,
-		0, 0, 1, labelled };
+	struct world_node_facts f = { name, sid, "10.0.0.1 198.51.100.1", 1, 0,
+		0, 1, labelled };
 
 	return world_node_upsert(w, &f, now);
 }
@@ -59,8 +59,8 @@ static void
 test_upsert_rejects_bad_facts(void **state)
 {
 	struct world *w = *state;
-	struct world_node_facts f = { "a", 1, NULL, NULL, 1, 0, 0, 1, 0 };
-	char name[WORLD_NAME_MAX + 2], ip[WORLD_IP_MAX + 1];
+	struct world_node_facts f = { "a", 1, NULL, 1, 0, 0, 1, 0 };
+	char name[WORLD_NAME_MAX + 2], ip[WORLD_ADDRS_LEN + 1];
 
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
@@ -78,14 +78,15 @@ test_upsert_rejects_bad_facts(void **state)
 	name[WORLD_NAME_MAX] = '\0'; /* 253: the longest name */
 	assert_int_equal(world_node_upsert(w, &f, T0), 0);
 	f.name = "b";
-	f.internal_ip = ip;
+	f.addrs = ip; /* one character past the longest list */
 	assert_int_equal(world_node_upsert(w, &f, T0), -1);
-	f.internal_ip = NULL;
-	f.external_ip = ip;
-	assert_int_equal(world_node_upsert(w, &f, T0), -1);
+	ip[WORLD_ADDRS_LEN - 1] = '\0'; /* the longest list is kept whole */
+	assert_int_equal(world_node_upsert(w, &f, T0), 0);
+	assert_string_equal(world_node_find(w, "b")->addrs, ip);
+	world_node_remove(w, "b");
 	assert_int_equal(world_node_count(w), 1);
 	assert_int_equal(world_node_at(w, 0)->name_len, WORLD_NAME_MAX);
-	assert_string_equal(world_node_at(w, 0)->internal_ip, "");
+	assert_string_equal(world_node_at(w, 0)->addrs, "");
 }
 
 static void
@@ -110,15 +111,15 @@ static void
 test_upsert_updates_facts(void **state)
 {
 	struct world *w = *state;
-	struct world_node_facts f = { "a", 1, "10.0.0.2", "", 0, 1, 1, 0, 1 };
+	struct world_node_facts f = { "a", 1, "10.0.0.2 2001:db8::2", 0, 1, 1,
+		0, 1 };
 	const struct world_node *n;
 
 	assert_int_equal(put(w, "a", 1, 0, T0), 0);
 	assert_int_equal(world_node_upsert(w, &f, T0 + SEC), 0);
 	n = world_node_find(w, "a");
 	assert_int_equal(world_node_count(w), 1);
-	assert_string_equal(n->internal_ip, "10.0.0.2");
-	assert_string_equal(n->external_ip, "");
+	assert_string_equal(n->addrs, "10.0.0.2 2001:db8::2");
 	assert_true(!n->ready && n->unschedulable && n->deleting &&
 	    !n->candidate && n->labelled);
 }
