@@ -49,15 +49,17 @@ addr_parse(struct probe_addr *a, const char *s, uint16_t port)
 	return 0;
 }
 
+/* The same walk as probe_target_init's: runs of spaces separate. */
 size_t
-probe_addrs_count(const char *list)
+probe_addrs_count(const char *p)
 {
 	size_t n = 0;
 
-	for (; *list != '\0'; list++)
-		if (*list != ' ' && (list[1] == ' ' || list[1] == '\0'))
-			n++;
-	return n > PROTO_ADDRS_MAX ? PROTO_ADDRS_MAX : n;
+	while (n < PROTO_ADDRS_MAX && *(p += strspn(p, " ")) != '\0') {
+		p += strcspn(p, " ");
+		n++;
+	}
+	return n;
 }
 
 void

@@ -15,10 +15,11 @@
 /*
  * Health is a TCP connect to port on every InternalIP and ExternalIP of
  * a node (at most PROTO_ADDRS_MAX), all at once: healthy if any connects
- * within the timeout, and the others are then abandoned.  Every target runs its own rounds, one at a time:
- * the next starts interval after the previous one started, or at once
- * if that round ran longer.  Rounds due within PROBE_BATCH_US (at most
- * a tenth of the interval) of each other start in one pass.
+ * within the timeout, and the others are then abandoned.  Every target
+ * runs its own rounds, one at a time: the next starts interval after
+ * the previous one started, or at once if that round ran longer.
+ * Rounds due within PROBE_BATCH_US (at most a tenth of the interval) of
+ * each other start in one pass.
  *
  * The supervisor hears about a target when its result changes (the
  * first result is a change) and, so its grace timers stay fed, as a

@@ -123,13 +123,14 @@ name_len(const char *s)
 	return len > WORLD_NAME_MAX ? 0 : len;
 }
 
-/* Copies an optional address; -1 when it cannot be one. */
+/* Copies an optional string (NULL is ""); -1 when it does not fit
+ * dst[size]. */
 static int
-copy_ip(char *dst, const char *src)
+copy_opt(char *dst, size_t size, const char *src)
 {
-	size_t len = src == NULL ? 0 : strnlen(src, WORLD_IP_MAX);
+	size_t len = src == NULL ? 0 : strnlen(src, size);
 
-	if (len == WORLD_IP_MAX)
+	if (len == size)
 		return -1;
 	if (len > 0)
 		memcpy(dst, src, len);
@@ -237,15 +238,13 @@ int
 world_node_upsert(struct world *w, const struct world_node_facts *f,
     int64_t now)
 {
-	size_t alen = f == NULL || f->addrs == NULL
-	    ? 0
-	    : strnlen(f->addrs, WORLD_ADDRS_LEN);
+	char addrs[WORLD_ADDRS_LEN];
 	struct world_node *n;
 	size_t len, pos;
 	int found;
 
 	if (w == NULL || f == NULL || (len = name_len(f->name)) == 0 ||
-	    alen == WORLD_ADDRS_LEN) {
+	    copy_opt(addrs, sizeof(addrs), f->addrs) != 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -257,9 +256,7 @@ world_node_upsert(struct world *w, const struct world_node_facts *f,
 	} else if ((n = node_create(w, f->name, len, pos, now)) == NULL)
 		return -1;
 	n->server_id = f->server_id;
-	if (alen > 0)
-		memcpy(n->addrs, f->addrs, alen);
-	n->addrs[alen] = '\0';
+	memcpy(n->addrs, addrs, sizeof(n->addrs));
 	n->ready = f->ready != 0;
 	n->unschedulable = f->unschedulable != 0;
 	n->deleting = f->deleting != 0;
@@ -475,7 +472,7 @@ world_fip_set(struct world *w, int idx, uint64_t id, const char *ip, int is_v6,
 	if (w == NULL || idx < 0 || idx >= WORLD_FIP_MAX)
 		return;
 	f = &w->fip[idx];
-	if (copy_ip(f->ip, ip) != 0) {
+	if (copy_opt(f->ip, sizeof(f->ip), ip) != 0) {
 		/* no address we could check: forget it, fail closed */
 		world_fip_unknown(w, idx);
 		return;
